@@ -1,0 +1,7 @@
+"""mne-biocodec: neural-codec tokens for EEG and EMG in the MNE / scikit-learn ecosystem."""
+
+from ._version import __version__
+from .codec import BioCodec, load_codec, save_codec
+from .pretrained import list_pretrained
+
+__all__ = ["__version__", "BioCodec", "load_codec", "save_codec", "list_pretrained"]
