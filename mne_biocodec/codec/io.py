@@ -179,9 +179,14 @@ def _infer_config(state_dict):
         config["n_q"] = n_q
         embed = state_dict["quantizer.vq.layers.0._codebook.embed"]
         config["bins"], config["codebook_dim"] = map(int, embed.shape)
-    strides = [int(v.shape[-1]) // 2 for k, v in sorted(state_dict.items())
-               if k.startswith("encoder.model.") and k.endswith("original1")
-               and int(v.shape[-1]) % 2 == 0]
+    # Downsampling convolutions are the top-level encoder convs with even kernels (2 x stride).
+    strides = {}
+    for key, value in state_dict.items():
+        parts = key.split(".")
+        if parts[:2] == ["encoder", "model"] and parts[3] == "conv" and \
+                key.endswith("original1") and int(value.shape[-1]) % 2 == 0:
+            strides[int(parts[2])] = int(value.shape[-1]) // 2
+    strides = [strides[i] for i in sorted(strides)]
     if strides:
         config["ratios"] = list(reversed(strides))
         config["modality"] = "emg" if config["ratios"] == [3, 3, 2] else "eeg"

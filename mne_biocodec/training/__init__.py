@@ -1,0 +1,9 @@
+"""Codec pretraining and fine-tuning with skorch."""
+
+from .checkpoint import ResumableCheckpoint, latest_checkpoint
+from .net import BioCodecNet
+from .pretrain import check_segments, pretrain_codec
+from .schedule import WarmupCosine, warmup_cosine_factor
+
+__all__ = ["BioCodecNet", "pretrain_codec", "check_segments", "ResumableCheckpoint",
+           "latest_checkpoint", "WarmupCosine", "warmup_cosine_factor"]
