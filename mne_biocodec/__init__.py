@@ -2,6 +2,9 @@
 
 from ._version import __version__
 from .codec import BioCodec, load_codec, save_codec
+from .estimators import BioCodecClassifier, BioCodecTokenizer
 from .pretrained import list_pretrained
+from .tokens import TokenSet, detokenize, tokenize
 
-__all__ = ["__version__", "BioCodec", "load_codec", "save_codec", "list_pretrained"]
+__all__ = ["__version__", "BioCodec", "load_codec", "save_codec", "list_pretrained",
+           "BioCodecTokenizer", "BioCodecClassifier", "TokenSet", "tokenize", "detokenize"]

@@ -24,7 +24,7 @@ PARITY_DIR = DATA_ROOT.parent / "reference" / "biocodec_parity"
 
 # Tests must never reach the network: MNE and MOABB read MNE_DATA.
 os.environ["MNE_DATA"] = str(DATA_ROOT)
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+torch.set_num_threads(int(os.environ.get("MNE_BIOCODEC_THREADS", min(2, os.cpu_count() or 1))))
 
 
 @pytest.fixture(scope="session")

@@ -130,7 +130,8 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
         ("lr_schedule", WarmupCosine(max_epochs * n_steps, warmup_steps, final_lr_ratio)),
     ]
     if progress:
-        callbacks.append(("progress", ProgressBar()))
+        n_valid = 0 if valid_segments is None else int(np.ceil(len(valid_segments) / batch_size))
+        callbacks.append(("progress", ProgressBar(batches_per_epoch=n_steps + n_valid)))
     net = BioCodecNet(
         module__config=config,
         criterion__time_weight=time_weight,

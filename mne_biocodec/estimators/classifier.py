@@ -1,0 +1,252 @@
+"""BioCodecClassifier: a frozen codec's tokens plus the paper's small transformer head."""
+
+import copy
+
+import numpy as np
+import torch
+from skorch import NeuralNetClassifier
+from skorch.callbacks import Callback, EpochScoring, GradientNormClipping
+from skorch.dataset import ValidSplit
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.validation import check_is_fitted
+
+from ..codec import default_device
+from ..training.schedule import WarmupCosine
+from .head import TokenTransformerHead
+from .tokenizer import BioCodecTokenizer
+
+__all__ = ["BioCodecClassifier", "RestoreBestState"]
+
+#: Default device, resolved once: the constructor must store its arguments untouched.
+DEFAULT_DEVICE = default_device().type
+
+
+class RestoreBestState(Callback):
+    """Keep the module weights of the best epoch in memory and restore them at train end.
+
+    Parameters
+    ----------
+    monitor : str, default="valid_bacc"
+        History key to maximise.
+    """
+
+    def __init__(self, monitor="valid_bacc"):
+        self.monitor = monitor
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_score_, self.best_state_, self.best_epoch_ = -np.inf, None, None
+
+    def on_epoch_end(self, net, **kwargs):
+        score = net.history[-1].get(self.monitor)
+        if score is not None and score > self.best_score_:
+            self.best_score_ = score
+            self.best_epoch_ = len(net.history)
+            self.best_state_ = copy.deepcopy(net.module_.state_dict())
+
+    def on_train_end(self, net, **kwargs):
+        if self.best_state_ is not None:
+            net.module_.load_state_dict(self.best_state_)
+
+
+def _default_callbacks(warmup):
+    return [
+        ("lr_schedule", WarmupCosine(warmup_steps=warmup, final_ratio=0.0)),
+        ("grad_clip", GradientNormClipping(1.0)),
+        ("valid_bacc", EpochScoring("balanced_accuracy", lower_is_better=False,
+                                    name="valid_bacc")),
+        ("restore_best", RestoreBestState("valid_bacc")),
+    ]
+
+
+class BioCodecClassifier(NeuralNetClassifier):
+    """Classify EEG/EMG epochs from frozen codec tokens with a small transformer head.
+
+    ``fit`` tokenises the epochs once with a frozen :class:`~mne_biocodec.BioCodec` and trains
+    :class:`~mne_biocodec.estimators.TokenTransformerHead` (about 33-97 k parameters) on the
+    codes: class-weighted cross-entropy with label smoothing, AdamW (betas 0.5, 0.9, weight
+    decay 0.01), linear warm-up over 20 % of the steps then cosine decay, gradient clipping at
+    1.0, and the weights of the epoch with the best validation balanced accuracy kept.
+
+    Parameters
+    ----------
+    codec : str | path-like | BioCodec, default="biocodec-eeg"
+        The codec (shipped name, file or object).
+    n_q : int | None, default=None
+        Codebooks used by the head (all when None).
+    sfreq : float | None, default=None
+        Sampling rate of array input (taken from ``mne.Epochs`` input).
+    lr : float, default=1e-3
+        Peak learning rate.
+    max_epochs : int, default=20
+        Training epochs.
+    batch_size : int, default=128
+        Epochs per step.
+    warmup : float, default=0.2
+        Fraction of the steps spent warming up.
+    label_smoothing : float, default=0.1
+        Cross-entropy label smoothing.
+    class_weight : {"balanced"} | None, default="balanced"
+        Class weights of the loss.
+    random_state : int | None, default=None
+        Seeds torch before training and the validation split.
+    train_split : callable | None, default=None
+        skorch split; None holds out a stratified 20 % (``ValidSplit(0.2)``, seeded by
+        ``random_state``) for model selection; ``False`` trains on everything without
+        selection.
+    device : str, default="cuda" if available else "cpu"
+        Where the head (and the codec) run.
+    **kwargs
+        Other :class:`skorch.NeuralNetClassifier` arguments (``module__*``, ``optimizer__*``,
+        ``callbacks``, ``verbose`` ...).
+
+    Attributes
+    ----------
+    tokenizer_ : BioCodecTokenizer
+        The fitted tokenizer (``output="codes"``).
+    classes_ : ndarray
+        The original labels, in the order of :meth:`predict_proba`'s columns.
+    n_trainable_params_ : int
+        Trainable parameters of the head.
+
+    See Also
+    --------
+    BioCodecTokenizer : Token features for any scikit-learn model.
+    """
+
+    def __init__(self, codec="biocodec-eeg", n_q=None, sfreq=None, *,
+                 module=TokenTransformerHead, criterion=torch.nn.CrossEntropyLoss,
+                 optimizer=torch.optim.AdamW, lr=1e-3, max_epochs=20, batch_size=128,
+                 warmup=0.2, label_smoothing=0.1, class_weight="balanced",
+                 random_state=None, train_split=None, callbacks=None,
+                 device=DEFAULT_DEVICE, verbose=0, **kwargs):
+        kwargs.setdefault("optimizer__betas", (0.5, 0.9))
+        kwargs.setdefault("optimizer__weight_decay", 1e-2)
+        self.codec = codec
+        self.n_q = n_q
+        self.sfreq = sfreq
+        self.warmup = warmup
+        self.label_smoothing = label_smoothing
+        self.class_weight = class_weight
+        self.random_state = random_state
+        super().__init__(module, criterion=criterion, optimizer=optimizer, lr=lr,
+                         max_epochs=max_epochs, batch_size=batch_size,
+                         train_split=train_split, callbacks=callbacks, device=device,
+                         verbose=verbose, **kwargs)
+
+    def get_default_callbacks(self):
+        return list(super().get_default_callbacks()) + _default_callbacks(self.warmup)
+
+    def _split(self):
+        if self.train_split is None:
+            return ValidSplit(0.2, stratified=True, random_state=self.random_state)
+        return self.train_split or None
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        saved = self.train_split
+        self.train_split = self._split()
+        try:
+            return super().get_split_datasets(X, y, **fit_params)
+        finally:
+            self.train_split = saved
+
+    # -- data-dependent construction ----------------------------------------------------
+    def initialize_module(self):
+        kwargs = dict(self.module_data_kwargs_) if hasattr(self, "module_data_kwargs_") else {}
+        kwargs.update(self.get_params_for("module"))
+        self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
+
+    def initialize_criterion(self):
+        kwargs = {"label_smoothing": self.label_smoothing}
+        if getattr(self, "class_weights_", None) is not None:
+            kwargs["weight"] = torch.as_tensor(self.class_weights_, dtype=torch.float32)
+        kwargs.update(self.get_params_for("criterion"))
+        self.criterion_ = self.initialized_instance(self.criterion, kwargs)
+        return self
+
+    def _tokenizer(self):
+        return BioCodecTokenizer(codec=self.codec, n_q=self.n_q, output="codes",
+                                 sfreq=self.sfreq, device=str(self.device))
+
+    def _codes(self, X):
+        if isinstance(X, np.ndarray) and X.ndim == 4 and X.dtype.kind == "u":
+            return X  # already tokens (skorch re-enters with the dataset's arrays)
+        return self.tokenizer_.transform(X)
+
+    def fit(self, X, y, **fit_params):
+        """Tokenise ``X`` once and train the head.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
+            Signals in volts, or epochs.
+        y : array-like, shape (n_epochs,)
+            Labels of any type (strings included). With Epochs input, None takes the event
+            codes' names.
+        **fit_params
+            Passed to skorch.
+
+        Returns
+        -------
+        self : BioCodecClassifier
+        """
+        import mne
+
+        if y is None and isinstance(X, mne.BaseEpochs):
+            inv = {v: k for k, v in X.event_id.items()}
+            y = np.array([inv[c] for c in X.events[:, 2]])
+        if y is None:
+            raise ValueError("y is required: pass the class label of every epoch.")
+        self.label_encoder_ = LabelEncoder().fit(y)
+        y_enc = self.label_encoder_.transform(y).astype(np.int64)
+        if len(self.label_encoder_.classes_) < 2:
+            raise ValueError(
+                f"y holds a single class ({self.label_encoder_.classes_[0]!r}); at least two "
+                "classes are needed to train a classifier."
+            )
+        if self.random_state is not None:
+            torch.manual_seed(self.random_state)
+        self.tokenizer_ = self._tokenizer().fit(X)
+        codes = self._codes(X)
+        codec = self.tokenizer_.codec_
+        n_q = self.tokenizer_.n_q_
+        codebooks = torch.stack([layer._codebook.embed.detach().cpu()
+                                 for layer in codec.quantizer.layers[:n_q]])
+        self.module_data_kwargs_ = {
+            "n_chans": codes.shape[1], "n_outputs": len(self.label_encoder_.classes_),
+            "n_q": n_q, "codebook_size": codec.codebook_size,
+            "d_model": codebooks.shape[-1], "codebooks": codebooks,
+        }
+        self.class_weights_ = (compute_class_weight(self.class_weight,
+                                                    classes=np.unique(y_enc), y=y_enc)
+                               if self.class_weight is not None else None)
+        super().fit(codes, y_enc, **fit_params)
+        self.n_trainable_params_ = sum(p.numel() for p in self.module_.parameters()
+                                       if p.requires_grad)
+        return self
+
+    @property
+    def classes_(self):
+        check_is_fitted(self, "label_encoder_")
+        return self.label_encoder_.classes_
+
+    def predict_proba(self, X):
+        """Class probabilities ``(n_epochs, n_classes)``, columns in :attr:`classes_` order."""
+        check_is_fitted(self, "label_encoder_")
+        return super().predict_proba(self._codes(X))
+
+    def predict(self, X):
+        """Predicted labels (the original label values)."""
+        return self.label_encoder_.inverse_transform(self.predict_proba(X).argmax(axis=1))
+
+    def decision_function(self, X):
+        """Log-probabilities; for two classes, the log-odds of ``classes_[1]``."""
+        proba = np.clip(self.predict_proba(X), 1e-12, 1.0)
+        if proba.shape[1] == 2:
+            return np.log(proba[:, 1]) - np.log(proba[:, 0])
+        return np.log(proba)
+
+    def score(self, X, y):
+        """Accuracy on ``(X, y)``."""
+        return float(np.mean(self.predict(X) == np.asarray(y)))

@@ -1,0 +1,280 @@
+"""BioCodecTokenizer: codec tokens as a scikit-learn transformer."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from ..codec import BioCodec, load_codec
+from ..tokens import TokenSet, detokenize, tokenize
+from ._input import resolve_input
+from .features import FEATURE_KINDS, token_feature_names, token_features
+
+__all__ = ["BioCodecTokenizer"]
+
+OUTPUTS = ("embedding", "histogram", "codes")
+
+
+def _load(codec, device):
+    if isinstance(codec, BioCodec):
+        return codec.eval()
+    return load_codec(codec, device=device)
+
+
+class BioCodecTokenizer(TransformerMixin, BaseEstimator):
+    """Turn EEG/EMG epochs into neural-codec tokens or token features.
+
+    Every channel of every epoch is resampled to the codec rate (MNE), scaled by its median
+    and inter-quartile range (in microvolts, clamped to +-10) and encoded independently by a
+    frozen :class:`~mne_biocodec.BioCodec`.
+
+    Parameters
+    ----------
+    codec : str | path-like | BioCodec, default="biocodec-eeg"
+        A shipped codec name, a codec file/folder, or a codec object.
+    n_q : int | None, default=None
+        Codebooks used (the bitrate: 1000 bit/s per channel at 6 for EEG); all when None.
+    output : {"embedding", "histogram", "codes"}, default="embedding"
+        What :meth:`transform` returns. ``"embedding"`` (2-D): per channel and codebook the
+        mean and standard deviation over frames of the 16-d code vectors, plus each channel's
+        log robust scale. ``"histogram"`` (2-D): per channel and codebook the fraction of
+        frames using each code, plus the log scales. ``"codes"`` (4-D): the integer tokens
+        ``(n_epochs, n_chans, n_q, n_frames)``, uint8 for codebooks of at most 256 entries.
+    log_scale : bool, default=True
+        Include each channel's log10 robust scale in the 2-D features (the codec sees
+        amplitude-normalised input, so this is where absolute power lives).
+    sfreq : float | None, default=None
+        Sampling rate of array input in Hz (taken from ``mne.Epochs`` input).
+    batch_size : int, default=256
+        Channel-epochs per forward pass (does not change the tokens).
+    device : str | None, default=None
+        ``"cuda"`` when available, else ``"cpu"``.
+
+    Attributes
+    ----------
+    codec_ : BioCodec
+        The loaded codec.
+    n_q_ : int
+        Codebooks in use.
+    n_chans_ : int
+        Channels seen in ``fit``.
+    n_features_in_ : int
+        Same as ``n_chans_`` (the estimator's input is 3-D).
+    sfreq_ : float
+        Sampling rate seen in ``fit``.
+    ch_names_ : list of str | None
+        Channel names (from Epochs input).
+
+    See Also
+    --------
+    mne_biocodec.tokens.tokenize : The function this transformer calls.
+    BioCodecClassifier : A small transformer head trained on the tokens.
+
+    Notes
+    -----
+    Tokens of an epoch depend on that epoch only: not on the batch size nor on the other
+    epochs present. The tokenizer has nothing to learn; ``fit`` loads the codec and records
+    the input layout.
+
+    References
+    ----------
+    .. [1] Avramidis et al. (2025). Neural Codecs as Biosignal Tokenizers. arXiv:2510.09095.
+
+    Examples
+    --------
+    >>> from sklearn.pipeline import make_pipeline  # doctest: +SKIP
+    >>> from sklearn.linear_model import LogisticRegression  # doctest: +SKIP
+    >>> clf = make_pipeline(BioCodecTokenizer(sfreq=160.), LogisticRegression())  # doctest: +SKIP
+    >>> clf.fit(X, y).score(X_test, y_test)  # doctest: +SKIP
+    """
+
+    _parameter_constraints = {
+        "codec": [str, object],
+        "n_q": [Interval(Integral, 1, None, closed="left"), None],
+        "output": [StrOptions(set(OUTPUTS))],
+        "log_scale": ["boolean"],
+        "sfreq": [Interval(Real, 0, None, closed="neither"), None],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "device": [str, None],
+    }
+
+    def __init__(self, codec="biocodec-eeg", n_q=None, output="embedding", log_scale=True,
+                 sfreq=None, batch_size=256, device=None):
+        self.codec = codec
+        self.n_q = n_q
+        self.output = output
+        self.log_scale = log_scale
+        self.sfreq = sfreq
+        self.batch_size = batch_size
+        self.device = device
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        tags.requires_fit = True
+        tags.non_deterministic = False
+        return tags
+
+    def _validate(self):
+        if self.output not in OUTPUTS:
+            raise ValueError(f"output must be one of {OUTPUTS}; got {self.output!r}.")
+        self._validate_params()
+
+    def fit(self, X, y=None):
+        """Load the codec and record the input layout.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
+            Signals in volts, or epochs.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : BioCodecTokenizer
+        """
+        self._validate()
+        self.codec_ = _load(self.codec, self.device)
+        if self.n_q is not None and self.n_q > self.codec_.n_q:
+            raise ValueError(
+                f"n_q={self.n_q} exceeds the codec's {self.codec_.n_q} codebooks; choose "
+                f"1..{self.codec_.n_q}."
+            )
+        self.n_q_ = self.n_q or self.codec_.n_q
+        data, sfreq, ch_names = resolve_input(X, self.sfreq, self.codec_.config["modality"])
+        from ..preprocessing import check_signal_array
+
+        data = check_signal_array(data, "X", ndim=3)
+        self.sfreq_ = sfreq
+        self.n_chans_ = data.shape[1]
+        self.n_features_in_ = self.n_chans_
+        self.ch_names_ = ch_names
+        return self
+
+    def encode(self, X):
+        """Tokenise epochs, keeping what :meth:`inverse_transform` needs.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
+            Signals in volts, or epochs.
+
+        Returns
+        -------
+        tokens : TokenSet
+            Codes ``(n_epochs, n_chans, n_q, n_frames)`` with the per-channel medians and
+            scales and the sampling rates.
+        """
+        check_is_fitted(self, "codec_")
+        data, sfreq, ch_names = resolve_input(X, self.sfreq, self.codec_.config["modality"])
+        if not np.isclose(sfreq, self.sfreq_):
+            raise ValueError(
+                f"X is sampled at {sfreq} Hz but the tokenizer was fitted at {self.sfreq_} Hz. "
+                "Resample the data or refit."
+            )
+        shape = np.shape(data)
+        if len(shape) == 3 and shape[1] != self.n_chans_:
+            raise ValueError(
+                f"X has {shape[1]} channels but the tokenizer was fitted with "
+                f"{self.n_chans_}. Pick the same channels as in fit."
+            )
+        return tokenize(data, sfreq, self.codec_, n_q=self.n_q_, batch_size=self.batch_size,
+                        device=self.device, ch_names=ch_names or self.ch_names_)
+
+    def transform(self, X):
+        """Tokens or token features of ``X``.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
+            Signals in volts, or epochs.
+
+        Returns
+        -------
+        Xt : ndarray
+            ``(n_epochs, n_features)`` float32 features for ``output="embedding"`` or
+            ``"histogram"``; ``(n_epochs, n_chans, n_q, n_frames)`` codes for
+            ``output="codes"``.
+        """
+        tokens = self.encode(X)
+        if self.output == "codes":
+            return tokens.codes
+        return token_features(tokens, self.codec_, kind=self.output, log_scale=self.log_scale)
+
+    def inverse_transform(self, X):
+        """Decode tokens back to signals at the input rate.
+
+        Parameters
+        ----------
+        X : TokenSet | ndarray, shape (n_epochs, n_chans, n_q, n_frames)
+            What :meth:`encode` returned (decoded in volts, at the input scale), or bare codes
+            from ``transform`` with ``output="codes"`` (decoded in the codec's normalised
+            units: bare codes do not carry the per-channel scales).
+
+        Returns
+        -------
+        X_rec : ndarray, shape (n_epochs, n_chans, n_times)
+            Decoded signals at ``sfreq_``.
+        """
+        check_is_fitted(self, "codec_")
+        if isinstance(X, TokenSet):
+            return detokenize(X, self.codec_, batch_size=self.batch_size)
+        codes = np.asarray(X)
+        if codes.ndim != 4 or codes.dtype.kind not in "iu":
+            raise ValueError(
+                "inverse_transform expects a TokenSet from encode() or integer codes of shape "
+                f"(n_epochs, n_chans, n_q, n_frames); got {codes.dtype} array of shape "
+                f"{codes.shape}. Use output='codes' or tokenizer.encode(X)."
+            )
+        n_epochs, n_chans, _, n_frames = codes.shape
+        n_codec = n_frames * self.codec_.hop_length
+        tokens = TokenSet(codes=codes, center=np.zeros((n_epochs, n_chans, 1)),
+                          scale=np.ones((n_epochs, n_chans, 1)), sfreq=self.sfreq_,
+                          n_times=int(round(n_codec * self.sfreq_ / self.codec_.sample_rate)),
+                          codec_sfreq=self.codec_.sample_rate)
+        return detokenize(tokens, self.codec_, batch_size=self.batch_size, units_scale=1.0)
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the 2-D features (``output`` "embedding" or "histogram").
+
+        Parameters
+        ----------
+        input_features : list of str | None
+            Channel names; defaults to the fitted ones or ``ch0, ch1, ...``.
+
+        Returns
+        -------
+        names : ndarray of str
+        """
+        check_is_fitted(self, "codec_")
+        if self.output == "codes":
+            raise ValueError(
+                "output='codes' returns 4-D tokens, which have no feature names. Use "
+                "output='embedding' or 'histogram' for 2-D features."
+            )
+        ch_names = input_features or self.ch_names_ or [f"ch{i}" for i in range(self.n_chans_)]
+        if len(ch_names) != self.n_chans_:
+            raise ValueError(
+                f"input_features has {len(ch_names)} names but the tokenizer was fitted with "
+                f"{self.n_chans_} channels."
+            )
+        return token_feature_names(ch_names, self.n_q_, self.codec_.config["codebook_dim"],
+                                   self.codec_.codebook_size, kind=self.output,
+                                   log_scale=self.log_scale)
+
+    # The codec of a named or file source is reloaded instead of pickled (12 MB of weights
+    # would otherwise travel with every clone sent to a worker).
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        if "codec_" in state and not isinstance(self.codec, BioCodec):
+            state["codec_"] = None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "codec_" in state and state["codec_"] is None:
+            self.codec_ = _load(self.codec, self.device)

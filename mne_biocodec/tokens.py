@@ -1,0 +1,184 @@
+"""The one path from signals to tokens and back, used by the estimators and the CLI.
+
+    signals (volts, any rate) -> microvolts -> resample to the codec rate (MNE)
+        -> robust scaling per epoch and channel -> codec encoder + RVQ -> codes (uint8)
+
+and ``codes -> decoder -> unscale -> resample back``. :class:`TokenSet` keeps everything
+needed to invert the chain.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from .preprocessing import check_signal_array, resample, robust_scale, robust_unscale
+
+__all__ = ["TokenSet", "tokenize", "detokenize", "encode_segments", "decode_codes",
+           "codes_dtype"]
+
+_VOLTS_TO_MICROVOLTS = 1e6
+
+
+def codes_dtype(codebook_size):
+    """Smallest unsigned integer dtype that holds codes below ``codebook_size``."""
+    return np.uint8 if codebook_size <= 256 else (np.uint16 if codebook_size <= 65536
+                                                  else np.int64)
+
+
+@dataclass
+class TokenSet:
+    """Codes plus what is needed to turn them back into signals.
+
+    Attributes
+    ----------
+    codes : ndarray, shape (n_epochs, n_chans, n_q, n_frames)
+        Integer codes (uint8 for codebooks of at most 256 entries), codebook 0 first.
+    center : ndarray, shape (n_epochs, n_chans, 1)
+        Medians subtracted before encoding, in microvolts.
+    scale : ndarray, shape (n_epochs, n_chans, 1)
+        ``IQR + 1e-6`` the signals were divided by, in microvolts.
+    sfreq : float
+        Sampling rate of the input signals.
+    n_times : int
+        Samples per epoch of the input signals.
+    codec_sfreq : float
+        The codec's sampling rate.
+    ch_names : list of str | None
+        Channel names.
+    """
+
+    codes: np.ndarray
+    center: np.ndarray
+    scale: np.ndarray
+    sfreq: float
+    n_times: int
+    codec_sfreq: float
+    ch_names: list = field(default=None)
+
+
+def _batches(n, batch_size):
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+@torch.inference_mode()
+def encode_segments(codec, segments, n_q=None, batch_size=256, device=None):
+    """Encode single-channel segments in batches.
+
+    Parameters
+    ----------
+    codec : BioCodec
+        The codec (put in eval mode here).
+    segments : ndarray, shape (n_segments, n_times)
+        Normalised signals at the codec rate.
+    n_q : int | None
+        Codebooks to use (all when None).
+    batch_size : int, default=256
+        Segments per forward pass. Encoding in eval mode is per-segment, so the codes do not
+        depend on it.
+    device : str | torch.device | None
+        Where to run (the codec's device when None).
+
+    Returns
+    -------
+    codes : ndarray, shape (n_segments, n_q, n_frames)
+        Integer codes.
+    """
+    codec.eval()
+    device = torch.device(device) if device is not None else codec.device
+    if codec.device != device:
+        codec.to(device)
+    n_q = codec.n_q if n_q is None else n_q
+    n_frames = codec.n_frames(segments.shape[-1])
+    out = np.empty((len(segments), n_q, n_frames), dtype=codes_dtype(codec.codebook_size))
+    for sl in _batches(len(segments), batch_size):
+        x = torch.as_tensor(np.ascontiguousarray(segments[sl]), dtype=torch.float32,
+                            device=device).unsqueeze(1)
+        out[sl] = codec.encode(x, n_q=n_q).cpu().numpy()
+    return out
+
+
+@torch.inference_mode()
+def decode_codes(codec, codes, batch_size=256):
+    """Decode codes ``(n_segments, n_q, n_frames)`` into ``(n_segments, n_frames * hop)``."""
+    codec.eval()
+    n_out = codes.shape[-1] * codec.hop_length
+    out = np.empty((len(codes), n_out), dtype=np.float32)
+    for sl in _batches(len(codes), batch_size):
+        c = torch.as_tensor(np.asarray(codes[sl], dtype=np.int64), device=codec.device)
+        out[sl] = codec.decode(c)[:, 0].cpu().numpy()
+    return out
+
+
+def tokenize(X, sfreq, codec, n_q=None, batch_size=256, device=None, ch_names=None,
+             units_scale=_VOLTS_TO_MICROVOLTS):
+    """Turn epochs into codec tokens.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_epochs, n_chans, n_times)
+        Signals in volts (MNE's and MOABB's unit).
+    sfreq : float
+        Sampling rate of ``X`` in Hz.
+    codec : BioCodec
+        The codec.
+    n_q : int | None
+        Codebooks to use (all when None).
+    batch_size : int, default=256
+        Channel-epochs per forward pass.
+    device : str | None
+        Where to run the codec.
+    ch_names : list of str | None
+        Stored in the result.
+    units_scale : float, default=1e6
+        Factor to microvolts (the unit the robust scaling assumes).
+
+    Returns
+    -------
+    tokens : TokenSet
+    """
+    codec_sfreq = codec.sample_rate
+    min_times = int(np.ceil(codec.hop_length * float(sfreq) / codec_sfreq))
+    X = check_signal_array(X, "X", ndim=3, min_times=min_times)
+    n_epochs, n_chans, n_times = X.shape
+    data = resample(X * units_scale, float(sfreq), codec_sfreq)
+    scaled, center, scale = robust_scale(data)
+    codes = encode_segments(codec, scaled.reshape(n_epochs * n_chans, -1), n_q=n_q,
+                            batch_size=batch_size, device=device)
+    return TokenSet(codes=codes.reshape(n_epochs, n_chans, *codes.shape[1:]),
+                    center=center, scale=scale, sfreq=float(sfreq), n_times=n_times,
+                    codec_sfreq=codec_sfreq, ch_names=ch_names)
+
+
+def detokenize(tokens, codec, batch_size=256, units_scale=_VOLTS_TO_MICROVOLTS):
+    """Decode a :class:`TokenSet` back to signals at its original rate, scale and length.
+
+    Parameters
+    ----------
+    tokens : TokenSet
+        What :func:`tokenize` returned.
+    codec : BioCodec
+        The codec that produced the tokens.
+    batch_size : int, default=256
+        Channel-epochs per forward pass.
+    units_scale : float, default=1e6
+        Factor from the signal unit to microvolts.
+
+    Returns
+    -------
+    X : ndarray, shape (n_epochs, n_chans, n_times)
+        Decoded signals in the input unit (volts by default).
+    """
+    codes = np.asarray(tokens.codes)
+    n_epochs, n_chans = codes.shape[:2]
+    decoded = decode_codes(codec, codes.reshape(n_epochs * n_chans, *codes.shape[2:]),
+                           batch_size=batch_size).reshape(n_epochs, n_chans, -1)
+    n_codec = int(round(tokens.n_times * tokens.codec_sfreq / tokens.sfreq))
+    signals = robust_unscale(decoded[..., :n_codec], tokens.center, tokens.scale)
+    signals = resample(signals, tokens.codec_sfreq, tokens.sfreq)
+    signals = signals[..., : tokens.n_times]
+    if signals.shape[-1] < tokens.n_times:
+        signals = np.pad(signals, [(0, 0)] * (signals.ndim - 1)
+                         + [(0, tokens.n_times - signals.shape[-1])], mode="edge")
+    return signals / units_scale
