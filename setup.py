@@ -18,7 +18,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mne_biocodec", "mne_biocodec.*"]),
     package_data={"mne_biocodec": ["pretrained/*.safetensors", "pretrained/*.json",
-                                   "pretrained/*.md", "data/*"]},
+                                   "pretrained/*.md", "data/*.edf", "data/*.md"]},
     include_package_data=True,
     install_requires=[
         "numpy>=1.24",

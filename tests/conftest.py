@@ -61,3 +61,31 @@ def parity_codec(parity_dir):
 def parity_input(parity_dir):
     """The fixture's 16 held-out, normalised 5-s segments [16, 1, 1250]."""
     return torch.from_numpy(np.load(parity_dir / "input.npy"))
+
+
+# Central channels carry motor imagery; 21 of them keep the tokenisation in tests fast.
+MI_CHANNELS = ["FC5", "FC3", "FC1", "FCz", "FC2", "FC4", "FC6", "C5", "C3", "C1", "Cz", "C2",
+               "C4", "C6", "CP5", "CP3", "CP1", "CPz", "CP2", "CP4", "CP6"]
+
+
+@pytest.fixture(scope="session")
+def mi_epochs(data_root):
+    """Imagined left vs right fist of eegmmidb subject 2 (runs 4, 8, 12: never seen by the
+    shipped codec, which trained on executed and baseline runs only), 45 epochs of 0-4 s,
+    21 central channels, 160 Hz, band-passed 8-30 Hz (the mu/beta band MOABB's imagery
+    paradigms keep)."""
+    import mne
+
+    from mne_biocodec.datasets import load_eegmmidb_epochs
+
+    epochs = load_eegmmidb_epochs(2, task="left_right", tmin=0.0, tmax=4.0, l_freq=8.0,
+                                  h_freq=30.0, path=data_root)
+    return epochs.pick(MI_CHANNELS)
+
+
+@pytest.fixture(scope="session")
+def default_codec():
+    """The shipped default EEG codec."""
+    from mne_biocodec import load_codec
+
+    return load_codec("biocodec-eeg", device="cpu")

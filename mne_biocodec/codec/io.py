@@ -50,6 +50,10 @@ class atomic_write:
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
                                    dir=self.path.parent)
         os.close(fd)
+        # mkstemp creates 0600 files; give the result the permissions of a normal file.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         self.tmp = Path(tmp)
         return self.tmp
 

@@ -112,6 +112,12 @@ class BioCodec(nn.Module):
         self.quantizer = ResidualVectorQuantizer(
             dimension=cfg["dimension"], **{k: cfg[k] for k in _QUANTIZER_KEYS})
 
+    # Weight-norm parametrisations cannot be pickled; rebuild from config + state dict, which
+    # also keeps deepcopy, sklearn.clone of fitted pipelines and joblib workers working.
+    def __reduce__(self):
+        state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
+        return _rebuild_codec, (self.config, state, self.training, str(self.device))
+
     # -- properties ---------------------------------------------------------------------
     @property
     def sample_rate(self):
@@ -284,3 +290,10 @@ class BioCodec(nn.Module):
         result = self.quantizer(z, n_q=n_q)
         out = self.decode_latent(result.quantized, scale)
         return out[..., : x.shape[-1]], result.penalty, result.codes
+
+
+def _rebuild_codec(config, state_dict, training, device):
+    codec = BioCodec(config)
+    codec.load_state_dict(state_dict)
+    codec.train(training)
+    return codec.to(device)

@@ -10,11 +10,11 @@ from sklearn.utils.validation import check_is_fitted
 from ..codec import BioCodec, load_codec
 from ..tokens import TokenSet, detokenize, tokenize
 from ._input import resolve_input
-from .features import FEATURE_KINDS, token_feature_names, token_features
+from .features import token_feature_names, token_features
 
 __all__ = ["BioCodecTokenizer"]
 
-OUTPUTS = ("embedding", "histogram", "codes")
+OUTPUTS = ("spatial", "embedding", "histogram", "codes")
 
 
 def _load(codec, device):
@@ -36,8 +36,10 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         A shipped codec name, a codec file/folder, or a codec object.
     n_q : int | None, default=None
         Codebooks used (the bitrate: 1000 bit/s per channel at 6 for EEG); all when None.
-    output : {"embedding", "histogram", "codes"}, default="embedding"
-        What :meth:`transform` returns. ``"embedding"`` (2-D): per channel and codebook the
+    output : {"spatial", "embedding", "histogram", "codes"}, default="spatial"
+        What :meth:`transform` returns. ``"spatial"`` (2-D): for each pair of channels the
+        correlation of their code-vector streams (the paper's codebook-embedding coherence),
+        plus each channel's log robust scale. ``"embedding"`` (2-D): per channel and codebook the
         mean and standard deviation over frames of the 16-d code vectors, plus each channel's
         log robust scale. ``"histogram"`` (2-D): per channel and codebook the fraction of
         frames using each code, plus the log scales. ``"codes"`` (4-D): the integer tokens
@@ -100,7 +102,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         "device": [str, None],
     }
 
-    def __init__(self, codec="biocodec-eeg", n_q=None, output="embedding", log_scale=True,
+    def __init__(self, codec="biocodec-eeg", n_q=None, output="spatial", log_scale=True,
                  sfreq=None, batch_size=256, device=None):
         self.codec = codec
         self.n_q = n_q
@@ -239,7 +241,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         return detokenize(tokens, self.codec_, batch_size=self.batch_size, units_scale=1.0)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the 2-D features (``output`` "embedding" or "histogram").
+        """Names of the 2-D features (``output`` "spatial", "embedding" or "histogram").
 
         Parameters
         ----------
@@ -254,7 +256,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         if self.output == "codes":
             raise ValueError(
                 "output='codes' returns 4-D tokens, which have no feature names. Use "
-                "output='embedding' or 'histogram' for 2-D features."
+                "output='spatial', 'embedding' or 'histogram' for 2-D features."
             )
         ch_names = input_features or self.ch_names_ or [f"ch{i}" for i in range(self.n_chans_)]
         if len(ch_names) != self.n_chans_:
