@@ -1,23 +1,11 @@
 """Tests of mne_biocodec.datasets on the real recordings of shared/data (skipped without them)."""
 
 import json
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from mne_biocodec import datasets as D
-
-
-@pytest.fixture(scope="module")
-def data_root():
-    root = os.environ.get("MNE_DATA")
-    root = Path(root) if root else Path(__file__).parents[1] / ".." / "shared" / "data"
-    root = root.resolve()
-    if not (root / "MNE-eegbci-data").is_dir():
-        pytest.skip(f"real recordings not found under {root} (set MNE_DATA)")
-    return root
 
 
 def test_codec_segments_match_parity_fixture(data_root):

@@ -118,6 +118,27 @@ class BioCodec(nn.Module):
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
         return _rebuild_codec, (self.config, state, self.training, str(self.device))
 
+    def save(self, path, extra_metadata=None):
+        """Write the weights (safetensors, config in its metadata) and a JSON config beside.
+
+        Both files are written atomically; see :func:`mne_biocodec.codec.save_codec`.
+
+        Parameters
+        ----------
+        path : path-like
+            Output file (``.safetensors`` appended when missing).
+        extra_metadata : dict | None
+            JSON-serialisable information stored with the config.
+
+        Returns
+        -------
+        path : Path
+            The safetensors file written.
+        """
+        from .io import save_codec
+
+        return save_codec(self, path, extra_metadata=extra_metadata)
+
     # -- properties ---------------------------------------------------------------------
     @property
     def sample_rate(self):

@@ -141,7 +141,10 @@ class BioCodecClassifier(NeuralNetClassifier):
                          verbose=verbose, **kwargs)
 
     def get_default_callbacks(self):
-        return list(super().get_default_callbacks()) + _default_callbacks(self.warmup)
+        # skorch's own valid_acc compares predict() (original labels) with encoded labels.
+        inherited = [(name, cb) for name, cb in super().get_default_callbacks()
+                     if name != "valid_acc"]
+        return inherited + _default_callbacks(self.warmup)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -11,6 +11,7 @@ from skorch.helper import predefined_split
 from torch.utils.data import RandomSampler
 
 from ..codec import EEG_CONFIG, default_device, load_codec, save_codec
+from ..codec.losses import EEG_WINDOWS, EMG_WINDOWS
 from ..codec.io import atomic_write
 from .checkpoint import ResumableCheckpoint, latest_checkpoint
 from .net import BioCodecNet
@@ -136,6 +137,7 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
         module__config=config,
         criterion__time_weight=time_weight,
         criterion__freq_weight=freq_weight,
+        criterion__windows=EMG_WINDOWS if config.get("modality") == "emg" else EEG_WINDOWS,
         lr=lr,
         max_epochs=max_epochs,
         batch_size=batch_size,

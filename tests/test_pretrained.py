@@ -1,0 +1,64 @@
+"""The shipped codecs: load by name, hash check, fidelity on held-out real EEG."""
+
+import json
+import shutil
+
+import mne
+import numpy as np
+import pytest
+import torch
+
+from mne_biocodec import list_pretrained, load_codec
+from mne_biocodec.codec import reconstruction_metrics
+from mne_biocodec.data import sample_path
+from mne_biocodec.datasets import CODEC_SPLITS, make_codec_segments
+from mne_biocodec.pretrained import pretrained_info, resolve_pretrained
+
+# Floors just under what benchmarks/fidelity.py measured for the shipped codec on this
+# held-out recording (see doc/model_card.rst); they catch a broken or swapped codec.
+FIDELITY_FLOORS = {"pearson_r": 0.80, "si_sdr": 4.0}
+
+
+def test_shipped_codecs_listed_and_loadable():
+    assert "biocodec-eeg" in list_pretrained()
+    codec = load_codec("biocodec-eeg", device="cpu")
+    assert codec.config["modality"] == "eeg" and codec.sample_rate == 250
+    assert not codec.training
+    info = pretrained_info("biocodec-eeg")
+    assert len(info["sha256"]) == 64
+
+
+def test_sample_recording_is_held_out():
+    # S004R04 (subject 4) must never be in the codec's training split
+    assert 4 not in CODEC_SPLITS["eeg"]["train"]["eegmmidb"]
+    assert 4 in CODEC_SPLITS["eeg"]["heldout"]["eegmmidb"]
+    assert sample_path().is_file()
+
+
+def test_corrupt_shipped_codec_is_refused(tmp_path, monkeypatch):
+    path, sha = resolve_pretrained("biocodec-eeg")
+    broken = tmp_path / path.name
+    shutil.copy(path, broken)
+    with open(broken, "r+b") as fid:  # flip bytes inside the tensor data
+        fid.seek(-64, 2)
+        fid.write(b"\x00" * 16)
+    monkeypatch.setattr("mne_biocodec.pretrained.resolve_pretrained",
+                        lambda name: (broken, sha) if name == "biocodec-eeg" else None)
+    with pytest.raises(ValueError, match="is corrupt"):
+        load_codec("biocodec-eeg")
+
+
+@torch.no_grad()
+def test_shipped_codec_fidelity_on_heldout_recording():
+    mne.set_log_level("error")
+    raw = mne.io.read_raw_edf(sample_path(), preload=True)
+    segments = make_codec_segments(raw, segment_seconds=5.0)
+    rng = np.random.default_rng(0)
+    segments = segments[rng.choice(len(segments), 256, replace=False)]
+    codec = load_codec("biocodec-eeg", device="cpu")
+    x = torch.from_numpy(segments)
+    metrics = reconstruction_metrics(x, codec.decode(codec.encode(x)))
+    means = {k: float(np.mean(v)) for k, v in metrics.items()}
+    print(json.dumps(means))
+    for name, floor in FIDELITY_FLOORS.items():
+        assert means[name] >= floor, (name, means[name])
