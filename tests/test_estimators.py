@@ -53,7 +53,7 @@ def test_codes_shape_dtype_and_determinism(fitted_tokenizer, mi_data, mi_codes):
     assert mi_codes.dtype == np.uint8
     # independent of the batch size and of the other epochs present
     small_batches = clone(fitted_tokenizer).set_params(output="codes", batch_size=7).fit(X)
-    assert fitted_tokenizer.output == "spatial"
+    assert fitted_tokenizer.output == "auto" and fitted_tokenizer.output_ == "spatial"
     np.testing.assert_array_equal(small_batches.transform(X[:5]), mi_codes[:5])
     np.testing.assert_array_equal(fitted_tokenizer.encode(X[[30, 2]]).codes, mi_codes[[30, 2]])
 
@@ -68,9 +68,9 @@ def test_n_q_selects_codebooks(mi_data, default_codec, mi_codes):
     X, _, sfreq = mi_data
     tok = BioCodecTokenizer(codec=default_codec, sfreq=sfreq, n_q=2, output="codes").fit(X)
     np.testing.assert_array_equal(tok.transform(X[:2]), mi_codes[:2, :, :2])
-    feats = tok.set_params(output="embedding").transform(X[:2])
+    feats = tok.set_params(output="embedding").fit(X).transform(X[:2])
     assert feats.shape == (2, 21 * 2 * 32 + 21)
-    assert tok.set_params(output="spatial").transform(X[:2]).shape == (2, 210 + 21)
+    assert tok.set_params(output="spatial").fit(X).transform(X[:2]).shape == (2, 210 + 21)
 
 
 def test_features_and_names(mi_epochs, default_codec):
@@ -198,6 +198,14 @@ def test_channel_count_and_rate_mismatch(fitted_tokenizer, mi_data, mi_epochs):
         fitted_tokenizer.transform(X[:, :5])
     with pytest.raises(ValueError, match="does not match the epochs' sampling rate"):
         BioCodecTokenizer(sfreq=250.0).fit(mi_epochs[:2])
+
+
+def test_single_channel_output(mi_data, default_codec):
+    X, _, sfreq = mi_data
+    tok = BioCodecTokenizer(codec=default_codec, sfreq=sfreq).fit(X[:2, :1])
+    assert tok.output_ == "embedding" and tok.transform(X[:2, :1]).shape == (2, 6 * 32 + 1)
+    with pytest.raises(ValueError, match="needs at least 2"):
+        BioCodecTokenizer(codec=default_codec, sfreq=sfreq, output="spatial").fit(X[:2, :1])
 
 
 def test_epochs_without_eeg(mi_epochs, default_codec):

@@ -14,7 +14,7 @@ from .features import token_feature_names, token_features
 
 __all__ = ["BioCodecTokenizer"]
 
-OUTPUTS = ("spatial", "embedding", "histogram", "codes")
+OUTPUTS = ("auto", "spatial", "embedding", "histogram", "codes")
 
 
 def _load(codec, device):
@@ -36,8 +36,9 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         A shipped codec name, a codec file/folder, or a codec object.
     n_q : int | None, default=None
         Codebooks used (the bitrate: 1000 bit/s per channel at 6 for EEG); all when None.
-    output : {"spatial", "embedding", "histogram", "codes"}, default="spatial"
-        What :meth:`transform` returns. ``"spatial"`` (2-D): for each pair of channels the
+    output : {"auto", "spatial", "embedding", "histogram", "codes"}, default="auto"
+        What :meth:`transform` returns. ``"auto"``: ``"spatial"`` for multichannel input,
+        ``"embedding"`` for single-channel input. ``"spatial"`` (2-D): for each pair of channels the
         correlation of their code-vector streams (the paper's codebook-embedding coherence),
         plus each channel's log robust scale. ``"embedding"`` (2-D): per channel and codebook the
         mean and standard deviation over frames of the 16-d code vectors, plus each channel's
@@ -62,6 +63,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         Codebooks in use.
     n_chans_ : int
         Channels seen in ``fit``.
+    output_ : str
+        The output in use (``output`` with "auto" resolved).
     n_features_in_ : int
         Same as ``n_chans_`` (the estimator's input is 3-D).
     sfreq_ : float
@@ -102,7 +105,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         "device": [str, None],
     }
 
-    def __init__(self, codec="biocodec-eeg", n_q=None, output="spatial", log_scale=True,
+    def __init__(self, codec="biocodec-eeg", n_q=None, output="auto", log_scale=True,
                  sfreq=None, batch_size=256, device=None):
         self.codec = codec
         self.n_q = n_q
@@ -155,6 +158,15 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         self.n_chans_ = data.shape[1]
         self.n_features_in_ = self.n_chans_
         self.ch_names_ = ch_names
+        if self.output == "auto":
+            self.output_ = "spatial" if self.n_chans_ > 1 else "embedding"
+        elif self.output == "spatial" and self.n_chans_ < 2:
+            raise ValueError(
+                "output='spatial' compares channels and needs at least 2; got 1 channel. Use "
+                "output='embedding' (or 'auto') for single-channel data."
+            )
+        else:
+            self.output_ = self.output
         return self
 
     def encode(self, X):
@@ -203,9 +215,9 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             ``output="codes"``.
         """
         tokens = self.encode(X)
-        if self.output == "codes":
+        if self.output_ == "codes":
             return tokens.codes
-        return token_features(tokens, self.codec_, kind=self.output, log_scale=self.log_scale)
+        return token_features(tokens, self.codec_, kind=self.output_, log_scale=self.log_scale)
 
     def inverse_transform(self, X):
         """Decode tokens back to signals at the input rate.
@@ -253,7 +265,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         names : ndarray of str
         """
         check_is_fitted(self, "codec_")
-        if self.output == "codes":
+        if self.output_ == "codes":
             raise ValueError(
                 "output='codes' returns 4-D tokens, which have no feature names. Use "
                 "output='spatial', 'embedding' or 'histogram' for 2-D features."
@@ -265,7 +277,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
                 f"{self.n_chans_} channels."
             )
         return token_feature_names(ch_names, self.n_q_, self.codec_.config["codebook_dim"],
-                                   self.codec_.codebook_size, kind=self.output,
+                                   self.codec_.codebook_size, kind=self.output_,
                                    log_scale=self.log_scale)
 
     # The codec of a named or file source is reloaded instead of pickled (12 MB of weights
