@@ -74,8 +74,6 @@ def mi_epochs(data_root):
     shipped codec, which trained on executed and baseline runs only), 45 epochs of 0-4 s,
     21 central channels, 160 Hz, band-passed 8-30 Hz (the mu/beta band MOABB's imagery
     paradigms keep)."""
-    import mne
-
     from mne_biocodec.datasets import load_eegmmidb_epochs
 
     epochs = load_eegmmidb_epochs(2, task="left_right", tmin=0.0, tmax=4.0, l_freq=8.0,

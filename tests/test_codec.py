@@ -44,7 +44,7 @@ def test_save_load_round_trip(parity_codec, parity_input, tmp_path):
     path = parity_codec.save(tmp_path / "codec")
     assert path.name == "codec.safetensors" and path.with_suffix(".json").is_file()
     assert save_codec(parity_codec, tmp_path / "sub" / "again.safetensors").is_file()
-    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob(".tmp-*"))
     for source in (path, tmp_path):
         loaded = load_codec(source, device="cpu")
         assert loaded.config == parity_codec.config

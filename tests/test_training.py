@@ -49,7 +49,7 @@ def test_resume_continues_without_losing_epochs(real_segments, tmp_path):
                                first.history[:, "train_loss"])
     assert resumed.history[-1, "train_steps"] == 9
     assert json.loads((run / "history.json").read_text())[-1]["epoch"] == 3
-    assert not list(run.rglob("*.partial")) and not list(run.rglob("*.tmp"))
+    assert not list(run.rglob("*.partial")) and not list(run.rglob(".tmp-*"))
 
 
 def test_warmup_cosine_schedule():

@@ -9,7 +9,6 @@ the right.
 
 import math
 
-import torch
 from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import weight_norm

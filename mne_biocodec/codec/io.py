@@ -47,18 +47,20 @@ class atomic_write:
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+        # The temporary name ends with the final name: MNE and the exporters choose the
+        # format from it.
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="-" + self.path.name,
                                    dir=self.path.parent)
         os.close(fd)
-        # mkstemp creates 0600 files; give the result the permissions of a normal file.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         self.tmp = Path(tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
+            # mkstemp (and safetensors) create 0600 files; publish with a normal file's mode.
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(self.tmp, 0o666 & ~umask)
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)

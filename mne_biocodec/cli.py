@@ -1,0 +1,464 @@
+"""The ``mne-biocodec`` command line: encode, decode, info, demo and pretrain.
+
+Examples
+--------
+::
+
+    mne-biocodec demo                                   # the sample recording, end to end
+    mne-biocodec encode rec.edf -o rec.bctok            # any file mne.io.read_raw reads
+    mne-biocodec decode rec.bctok -o rec_decoded_raw.fif
+    mne-biocodec decode rec.bctok -o rec_decoded.edf
+    mne-biocodec info                                   # versions, device, shipped codecs
+    mne-biocodec pretrain recipes/biocodec-eeg.json --out runs/biocodec-eeg
+
+Errors the user can fix (missing or unreadable files, channel types the codec does not take,
+tokens decoded with another codec) print ``error: <message>`` and exit with status 2; set
+``MNE_BIOCODEC_DEBUG=1`` to see the traceback instead.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from .codec.io import atomic_write
+
+__all__ = ["main"]
+
+_DEFAULT_CODEC = "biocodec-eeg"
+_EXIT_USER_ERROR = 2
+
+
+class CLIError(Exception):
+    """An error the user caused and can fix; printed without a traceback."""
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _configure_threads(threads):
+    import torch
+
+    threads = threads or os.environ.get("MNE_BIOCODEC_THREADS")
+    if threads:
+        try:
+            torch.set_num_threads(int(threads))
+        except ValueError:
+            raise CLIError(f"threads must be a positive integer; got {threads!r}.") from None
+
+
+def _progress_enabled():
+    return sys.stderr.isatty()
+
+
+def _resolve_codec(source, device=None):
+    """``(codec, weights_file)`` for a shipped name, a file or a folder."""
+    from .codec import load_codec
+    from .codec.io import _resolve_file
+
+    try:
+        weights_file, _ = _resolve_file(source)
+        codec = load_codec(source, device=device)
+    except FileNotFoundError as err:
+        raise CLIError(str(err)) from None
+    return codec, weights_file
+
+
+def _read_recording(path):
+    import mne
+
+    path = Path(path)
+    if not path.exists():
+        raise CLIError(f"recording {str(path)!r} does not exist.")
+    if path.is_dir() and path.suffix.lower() not in (".ds", ".mff"):
+        raise CLIError(f"recording {str(path)!r} is a folder; pass a recording file.")
+    try:
+        return mne.io.read_raw(path, preload=True, verbose="error")
+    except Exception as err:  # readers raise many types for foreign content
+        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+        raise CLIError(
+            f"could not read {path} as a recording ({type(err).__name__}"
+            f"{': ' + detail if detail else ''}). "
+            "Pass a file mne.io.read_raw reads (.fif, .edf, .bdf, .gdf, .vhdr, .set, ...)."
+        ) from None
+
+
+def _summary(tokens, metadata, path):
+    """One-line summary of a token file: channels, duration, frames, size, compression."""
+    n_chans, n_q, n_frames = (int(v) for v in tokens.codes.shape[1:])
+    seconds = tokens.n_times / tokens.sfreq
+    size = Path(path).stat().st_size
+    raw16, raw32 = n_chans * tokens.n_times * 2, n_chans * tokens.n_times * 4
+    return (f"{n_chans} channels, {seconds:.1f} s at {tokens.sfreq:g} Hz -> {n_q} x {n_frames} "
+            f"frames per channel (codec {metadata['codec']['name']}, "
+            f"{tokens.codec_sfreq:g} Hz); {path}: {size:,} bytes, {raw16 / size:.2f}x smaller "
+            f"than 16-bit raw, {raw32 / size:.2f}x smaller than float32")
+
+
+# -- encode / decode ------------------------------------------------------------------------
+def _cmd_encode(args):
+    from .tokenfile import TOKEN_SUFFIX, encode_raw, read_tokens, write_tokens
+
+    raw = _read_recording(args.recording)
+    codec, weights_file = _resolve_codec(args.codec, device=args.device)
+    out = Path(args.output) if args.output else Path(Path(args.recording).name.split(".")[0]
+                                                     + TOKEN_SUFFIX)
+    tokens = encode_raw(raw, codec, n_q=args.n_q, picks=args.picks, device=args.device,
+                        progress=_progress_enabled())
+    types = raw.get_channel_types(picks=tokens.ch_names)
+    write_tokens(out, tokens, codec, tokens.ch_names, types,
+                 meas_date=raw.info["meas_date"],
+                 bads=[b for b in raw.info["bads"] if b in tokens.ch_names],
+                 codec_file=weights_file, codec_source=args.codec,
+                 extra={"recording": Path(args.recording).name})
+    dropped = len(raw.ch_names) - len(tokens.ch_names)
+    tokens, metadata = read_tokens(out)
+    print(f"encoded {Path(args.recording).name}: {_summary(tokens, metadata, out)}"
+          + (f"; {dropped} channels of other types left out" if dropped else ""))
+    return 0
+
+
+def _output_format(path, fmt):
+    name = Path(path).name.lower()
+    inferred = "edf" if name.endswith(".edf") else (
+        "fif" if name.endswith((".fif", ".fif.gz")) else None)
+    if fmt is None and inferred is None:
+        raise CLIError(f"cannot tell the output format from {Path(path).name!r}; name it "
+                       "*.fif / *.edf or pass --format fif|edf.")
+    if fmt is not None and inferred is not None and fmt != inferred:
+        raise CLIError(f"--format {fmt} does not match the output name {Path(path).name!r}.")
+    if fmt == "fif" and inferred is None:
+        raise CLIError(f"FIF file names must end in .fif or .fif.gz; got "
+                       f"{Path(path).name!r}.")
+    return fmt or inferred
+
+
+def _default_decode_codec(metadata):
+    from .pretrained import list_pretrained
+
+    recorded = metadata.get("codec", {})
+    source = recorded.get("source")
+    if source and (source in list_pretrained() or Path(source).exists()):
+        return source
+    if recorded.get("name") in list_pretrained():
+        return recorded["name"]
+    raise CLIError(
+        f"the tokens were made with codec {recorded.get('name')!r}"
+        + (f" from {source!r}" if source else "")
+        + ", which is neither shipped nor found; pass it with --codec NAME_OR_PATH."
+    )
+
+
+def _write_raw(raw, out, fmt):
+    import mne
+
+    with atomic_write(out) as tmp:
+        if fmt == "fif":
+            raw.save(tmp, overwrite=True, verbose="error")
+        else:
+            mne.export.export_raw(tmp, raw, fmt="edf", overwrite=True, verbose="error")
+
+
+def _cmd_decode(args):
+    from .tokenfile import decode_to_raw, read_tokens
+
+    if not Path(args.tokens).is_file():
+        raise CLIError(f"token file {args.tokens!r} does not exist.")
+    out = Path(args.output) if args.output else Path(
+        Path(args.tokens).name.split(".")[0] + "_decoded_raw.fif")
+    fmt = _output_format(out, args.format)
+    tokens, metadata = read_tokens(args.tokens)
+    codec, _ = _resolve_codec(args.codec or _default_decode_codec(metadata),
+                              device=args.device)
+    raw = decode_to_raw(tokens, metadata, codec, allow_mismatch=args.allow_mismatch,
+                        progress=_progress_enabled())
+    _write_raw(raw, out, fmt)
+    print(f"decoded {Path(args.tokens).name}: {len(raw.ch_names)} channels, "
+          f"{raw.n_times / raw.info['sfreq']:.1f} s at {raw.info['sfreq']:g} Hz -> {out} "
+          f"({fmt.upper()}, {Path(out).stat().st_size:,} bytes)")
+    return 0
+
+
+# -- info -----------------------------------------------------------------------------------
+_DISTRIBUTIONS = ("numpy", "scipy", "torch", "mne", "scikit-learn", "skorch", "moabb",
+                  "pyriemann", "safetensors", "edfio", "matplotlib", "tqdm")
+
+
+def _version(dist):
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def sys_info(codec=None, file=None):
+    """Print versions, device, threads and shipped codecs (paste it into bug reports).
+
+    Parameters
+    ----------
+    codec : str | None
+        Also describe this codec (shipped name, file or folder).
+    file : file-like | None
+        Where to print (``sys.stdout`` when None).
+    """
+    import torch
+
+    from ._version import __version__
+    from .codec.io import file_sha256
+    from .pretrained import list_pretrained, pretrained_info, resolve_pretrained
+
+    file = file or sys.stdout
+
+    def line(key, value):
+        print(f"{key + ':':<22}{value}", file=file)
+
+    line("mne-biocodec", __version__)
+    line("python", f"{platform.python_version()} ({sys.executable})")
+    line("platform", platform.platform())
+    for dist in _DISTRIBUTIONS:
+        line(dist, _version(dist))
+    if torch.cuda.is_available():
+        device = f"cuda ({torch.cuda.get_device_name(0)}, {torch.cuda.device_count()} GPU)"
+    else:
+        device = "cpu (CUDA not available)"
+    line("device", device)
+    line("threads", f"torch {torch.get_num_threads()}, cpu_count {os.cpu_count()}, "
+                    f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+                    f"MNE_BIOCODEC_THREADS={os.environ.get('MNE_BIOCODEC_THREADS', 'unset')}")
+    names = list_pretrained()
+    line("shipped codecs", len(names) if names else "none")
+    for name in names:
+        info = pretrained_info(name)
+        path, expected = resolve_pretrained(name)
+        if not path.is_file():
+            state = "MISSING FILE"
+        else:
+            state = "ok" if file_sha256(path) == expected else "CORRUPT (sha256 differs)"
+        print(f"  {name:<20}{info.get('modality', '?')} {info.get('sample_rate', '?')} Hz  "
+              f"sha256 {expected}  {state}", file=file)
+    if codec is not None:
+        from .tokenfile import codec_sha256
+
+        model, weights_file = _resolve_codec(codec, device="cpu")
+        cfg = model.config
+        bits = model.n_q * (model.codebook_size - 1).bit_length() * model.frame_rate
+        line("codec", f"{codec} ({weights_file})")
+        line("  name / modality", f"{cfg.get('name')} / {cfg.get('modality')}")
+        line("  rate / hop", f"{model.sample_rate:g} Hz / {model.hop_length} samples "
+                             f"({model.frame_rate:.2f} frames/s)")
+        line("  codebooks", f"{model.n_q} x {model.codebook_size} codes "
+                            f"({bits:.0f} bit/s per channel)")
+        line("  file sha256", file_sha256(weights_file))
+        line("  weights sha256", codec_sha256(model))
+
+
+def _cmd_info(args):
+    sys_info(codec=args.codec)
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------
+def _plot_channels(original, decoded, sfreq, ch_names, path, title="", r=None, seconds=5.0):
+    """Original vs decoded, a few channels over ``seconds``, as PNG (no pyplot state)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    stripped = [n.strip(". ").upper() for n in ch_names]
+    wanted = [stripped.index(n) for n in ("C3", "CZ", "C4", "FZ", "PZ", "OZ") if n in stripped]
+    idx = (wanted or list(range(len(ch_names))))[:4]
+    n_times = original.shape[-1]
+    length = min(n_times, int(round(seconds * sfreq)))
+    start = min(int(round(10 * sfreq)), n_times - length)
+    times = (start + np.arange(length)) / sfreq
+    fig = Figure(figsize=(10, 1.9 * len(idx) + 0.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(idx), 1, sharex=True, squeeze=False)[:, 0]
+    for ax, i in zip(axes, idx):
+        ax.plot(times, original[i, start:start + length], color="k", lw=0.9, label="original")
+        ax.plot(times, decoded[i, start:start + length], color="tab:orange", lw=0.9,
+                label="decoded")
+        ax.set_ylabel(f"{ch_names[i].strip('.')}\n(µV)")
+        if r is not None:
+            ax.set_title(f"Pearson r {r[i]:.3f} (whole recording)", fontsize="small",
+                         loc="left")
+    fig.suptitle(title)
+    axes[0].legend(loc="upper right", ncol=2, fontsize="small")
+    axes[-1].set_xlabel("time (s)")
+    with atomic_write(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    return Path(path)
+
+
+def _cmd_demo(args):
+    import numpy as np
+
+    from .codec.metrics import reconstruction_metrics
+    from .data import sample_path
+    from .tokenfile import decode_to_raw, encode_raw, read_tokens, write_tokens
+
+    t0 = time.time()
+    sample = sample_path()
+    raw = _read_recording(sample)
+    if args.seconds:
+        if args.seconds <= 0:
+            raise CLIError(f"--seconds must be positive; got {args.seconds}.")
+        raw.crop(0, min(args.seconds, raw.times[-1]), include_tmax=False)
+    codec, weights_file = _resolve_codec(args.codec, device=args.device)
+    out_dir = Path(args.out)
+    stem = sample.stem
+    token_path = out_dir / f"{stem}.bctok"
+    progress = _progress_enabled()
+
+    tokens = encode_raw(raw, codec, device=args.device, progress=progress)
+    write_tokens(token_path, tokens, codec, tokens.ch_names,
+                 raw.get_channel_types(picks=tokens.ch_names),
+                 meas_date=raw.info["meas_date"], codec_file=weights_file,
+                 codec_source=args.codec, extra={"recording": sample.name})
+    tokens, metadata = read_tokens(token_path)
+    decoded = decode_to_raw(tokens, metadata, codec, progress=progress)
+
+    original = raw.get_data(picks=tokens.ch_names) * 1e6
+    rebuilt = decoded.get_data() * 1e6
+    metrics = reconstruction_metrics(original, rebuilt)
+    n_chans, n_q, n_frames = tokens.codes.shape[1:]
+    sfreq, seconds = raw.info["sfreq"], raw.n_times / raw.info["sfreq"]
+    bits = n_q * (codec.codebook_size - 1).bit_length() * codec.frame_rate
+    size = token_path.stat().st_size
+    plot_path = _plot_channels(original, rebuilt, sfreq, tokens.ch_names,
+                               out_dir / f"{stem}_decoded.png",
+                               title=f"{sample.name}: original vs decoded by "
+                                     f"{codec.config.get('name')} ({bits:.0f} bit/s per "
+                                     "channel)", r=metrics["pearson_r"])
+
+    print(f"{sample.name} (eegmmidb subject 4, held out from codec training): {n_chans} "
+          f"EEG channels, {seconds:.1f} s at {sfreq:g} Hz")
+    name = codec.config.get("name")
+    print(f"codec {name}{'' if args.codec == name else f' ({args.codec})'}: {n_q} codebooks x "
+          f"{codec.codebook_size} codes at {codec.frame_rate:.2f} frames/s = {bits:.0f} bit/s "
+          f"per channel (16-bit samples at {sfreq:g} Hz: {16 * sfreq:.0f} bit/s)")
+    print(f"fidelity over {n_chans} channels (at {sfreq:g} Hz, full length):")
+    print(f"  {'':<12}{'mean':>9}{'median':>9}")
+    for key, label in (("pearson_r", "Pearson r"), ("si_sdr", "SI-SDR dB"),
+                       ("prd", "PRD %"), ("nmse", "NMSE")):
+        values = metrics[key]
+        print(f"  {label:<12}{np.mean(values):>9.3f}{np.median(values):>9.3f}")
+    print(f"token file: {token_path} ({size:,} bytes, {n_chans * raw.n_times * 2 / size:.2f}x "
+          f"smaller than 16-bit raw, {n_chans * raw.n_times * 4 / size:.2f}x smaller than "
+          "float32)")
+    print(f"plot:       {plot_path}")
+    print(f"done in {time.time() - t0:.1f} s")
+    return 0
+
+
+# -- pretrain -------------------------------------------------------------------------------
+def _cmd_pretrain(args):
+    from .training.recipe import train_from_recipe
+
+    train_from_recipe(args.recipe, out=args.out, max_epochs=args.max_epochs)
+    return 0
+
+
+# -- parser ---------------------------------------------------------------------------------
+def _build_parser():
+    from ._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mne-biocodec",
+        description="Neural-codec tokens for EEG and EMG recordings.",
+        epilog="Set MNE_BIOCODEC_DEBUG=1 to see tracebacks of errors.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: $MNE_BIOCODEC_THREADS or torch's).")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    enc = sub.add_parser("encode", help="tokenise a recording into a token file (.bctok)",
+                         description="Tokenise any recording mne.io.read_raw reads.")
+    enc.add_argument("recording", help="recording file (.fif, .edf, .bdf, .vhdr, ...)")
+    enc.add_argument("-o", "--output", default=None,
+                     help="token file to write (default: <recording name>.bctok here)")
+    enc.add_argument("--codec", default=_DEFAULT_CODEC,
+                     help=f"shipped codec name or .safetensors path (default: "
+                          f"{_DEFAULT_CODEC})")
+    enc.add_argument("--n-q", type=int, default=None, dest="n_q",
+                     help="codebooks to keep (default: all)")
+    enc.add_argument("--picks", nargs="+", default=None,
+                     help="channel names or types (default: every channel of the codec's "
+                          "modality)")
+    enc.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    enc.set_defaults(func=_cmd_encode)
+
+    dec = sub.add_parser("decode", help="decode a token file into a FIF or EDF recording",
+                         description="Decode a token file into a recording.")
+    dec.add_argument("tokens", help="token file (.bctok)")
+    dec.add_argument("-o", "--output", default=None,
+                     help="recording to write, *.fif or *.edf (default: "
+                          "<tokens name>_decoded_raw.fif here)")
+    dec.add_argument("--format", choices=("fif", "edf"), default=None,
+                     help="output format (default: from the output name)")
+    dec.add_argument("--codec", default=None,
+                     help="codec name or path (default: the one recorded in the file)")
+    dec.add_argument("--allow-mismatch", action="store_true",
+                     help="decode even with a codec other than the one that encoded")
+    dec.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    dec.set_defaults(func=_cmd_decode)
+
+    inf = sub.add_parser("info", help="versions, device and shipped codecs (for bug reports)")
+    inf.add_argument("--codec", default=None, help="also describe this codec")
+    inf.set_defaults(func=_cmd_info)
+
+    demo = sub.add_parser("demo", help="tokenise and decode the shipped sample recording",
+                          description="Tokenise the shipped held-out EEG recording "
+                                      "S004R04.edf, decode it, print the fidelity, write the "
+                                      "token file and a plot.")
+    demo.add_argument("--codec", default=_DEFAULT_CODEC,
+                      help=f"codec name or path (default: {_DEFAULT_CODEC})")
+    demo.add_argument("--out", default="biocodec-demo",
+                      help="output folder (default: ./biocodec-demo)")
+    demo.add_argument("--seconds", type=float, default=None,
+                      help="use only the first SECONDS of the recording (default: all)")
+    demo.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    demo.set_defaults(func=_cmd_demo)
+
+    pre = sub.add_parser("pretrain", help="train a codec from a recipe (resumable)",
+                         description="Train a codec from a recipe JSON; rerun to resume.")
+    pre.add_argument("recipe", help="recipe JSON, e.g. recipes/biocodec-eeg.json")
+    pre.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
+    pre.add_argument("--max-epochs", type=int, default=None,
+                     help="override the recipe's max_epochs")
+    pre.set_defaults(func=_cmd_pretrain)
+    return parser
+
+
+def main(argv=None):
+    """Run the ``mne-biocodec`` command line.
+
+    Parameters
+    ----------
+    argv : list of str | None
+        Arguments (``sys.argv[1:]`` when None).
+
+    Returns
+    -------
+    status : int
+        0 on success. User errors exit with status 2 after printing ``error: <message>``.
+    """
+    args = _build_parser().parse_args(argv)
+    try:
+        _configure_threads(args.threads)
+        return args.func(args)
+    except (CLIError, ValueError, FileNotFoundError, PermissionError,
+            IsADirectoryError, NotADirectoryError) as err:
+        if os.environ.get("MNE_BIOCODEC_DEBUG"):
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(_EXIT_USER_ERROR)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

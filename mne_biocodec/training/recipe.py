@@ -1,0 +1,165 @@
+"""Train a codec from a recipe (JSON) on the training split of ``CODEC_SPLITS``.
+
+Shared by ``recipes/train_codec.py`` and ``mne-biocodec pretrain``::
+
+    mne-biocodec pretrain recipes/biocodec-eeg.json --out runs/biocodec-eeg
+
+The run is resumable: rerunning the same command continues from the last checkpoint. It never
+reads the held-out recordings for training; a fixed random subset of their segments is scored
+after every epoch to draw the held-out fidelity curve (it is not used to pick a checkpoint: the
+last one is shipped).
+"""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["build_segments", "load_recipe", "train_from_recipe", "REQUIRED_RECIPE_KEYS"]
+
+#: Keys every recipe must define (``codec_config`` and ``n_threads`` are optional).
+REQUIRED_RECIPE_KEYS = ("name", "modality", "segment_seconds", "valid_segments",
+                        "batch_size", "lr", "time_weight", "freq_weight", "warmup_steps",
+                        "final_lr_ratio", "steps_per_epoch", "max_epochs", "seed")
+
+
+def build_segments(split, modality, segment_seconds, sfreq):
+    """Codec segments of every recording of a split of ``CODEC_SPLITS``.
+
+    Returns
+    -------
+    segments : ndarray, shape (n_segments, 1, n_times)
+    names : list of str
+        Recordings that gave segments.
+    seconds : float
+        Signal duration covered, in channel-seconds.
+    """
+    from ..datasets import iter_split_raws, make_codec_segments
+
+    picks = "emg" if modality == "emg" else "eeg"
+    parts, names, seconds = [], [], 0.0
+    for name, raw in iter_split_raws(split, modality):
+        segs = make_codec_segments(raw, sfreq=sfreq, segment_seconds=segment_seconds,
+                                   picks=picks)
+        if len(segs):
+            parts.append(segs)
+            names.append(name)
+            seconds += segs.shape[0] * segment_seconds
+    return np.concatenate(parts), names, seconds
+
+
+def load_recipe(path):
+    """Read and check a recipe JSON file.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If it is not JSON or lacks required keys.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Recipe {str(path)!r} does not exist.")
+    try:
+        recipe = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"Recipe {path} is not valid JSON: {err}.") from None
+    if not isinstance(recipe, dict):
+        raise ValueError(f"Recipe {path} must hold a JSON object; got "
+                         f"{type(recipe).__name__}.")
+    missing = [k for k in REQUIRED_RECIPE_KEYS if k not in recipe]
+    if missing:
+        raise ValueError(f"Recipe {path} lacks the keys {missing}; see "
+                         "recipes/biocodec-eeg.json for a complete recipe.")
+    if recipe["modality"] not in ("eeg", "emg"):
+        raise ValueError(f"Recipe modality must be 'eeg' or 'emg'; got "
+                         f"{recipe['modality']!r}.")
+    return recipe
+
+
+def _default_data_root():
+    """``<repo>/../shared/data`` for a source checkout, when it exists."""
+    candidate = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    return candidate if candidate.is_dir() else None
+
+
+def train_from_recipe(recipe_path, out=None, max_epochs=None):
+    """Train (or resume) the codec a recipe describes.
+
+    Parameters
+    ----------
+    recipe_path : path-like
+        The recipe JSON (see ``recipes/biocodec-eeg.json``).
+    out : path-like | None
+        Output folder (``runs/<recipe name>`` when None); receives the segment cache,
+        checkpoints, the codec and ``curve.json``.
+    max_epochs : int | None
+        Overrides the recipe's ``max_epochs``.
+
+    Returns
+    -------
+    out : Path
+        The output folder.
+    """
+    recipe = load_recipe(recipe_path)
+    root = _default_data_root()
+    if root is not None:
+        os.environ.setdefault("MNE_DATA", str(root))
+    import mne
+    import torch
+
+    from ..codec import EEG_CONFIG, EMG_CONFIG
+    from .pretrain import pretrain_codec
+
+    mne.set_log_level("error")
+    if max_epochs:
+        recipe["max_epochs"] = max_epochs
+    out = Path(out or f"runs/{recipe['name']}")
+    out.mkdir(parents=True, exist_ok=True)
+    base = EMG_CONFIG if recipe["modality"] == "emg" else EEG_CONFIG
+    config = dict(base, **recipe.get("codec_config", {}))
+    sfreq = config["sample_rate"]
+    torch.set_num_threads(recipe.get("n_threads", 2))
+
+    cache = out / "segments.npz"
+    if cache.is_file():
+        data = np.load(cache, allow_pickle=False)
+        train, valid = data["train"], data["valid"]
+        meta = json.loads((out / "data.json").read_text())
+    else:
+        t0 = time.time()
+        train, train_names, train_seconds = build_segments(
+            "train", recipe["modality"], recipe["segment_seconds"], sfreq)
+        heldout, heldout_names, _ = build_segments("heldout", recipe["modality"], 5.0, sfreq)
+        rng = np.random.default_rng(recipe["seed"])
+        pick = rng.choice(len(heldout), size=min(recipe["valid_segments"], len(heldout)),
+                          replace=False)
+        valid = heldout[np.sort(pick)]
+        meta = {"train_recordings": train_names, "heldout_recordings": heldout_names,
+                "train_channel_hours": train_seconds / 3600,
+                "n_train_segments": int(len(train)), "n_valid_segments": int(len(valid)),
+                "segment_seconds": recipe["segment_seconds"],
+                "prepare_seconds": time.time() - t0}
+        np.savez(cache, train=train, valid=valid)
+        (out / "data.json").write_text(json.dumps(meta, indent=2))
+    print(f"{len(train)} training segments ({meta['train_channel_hours']:.1f} channel-hours), "
+          f"{len(valid)} held-out validation segments", flush=True)
+    t0 = time.time()
+    net = pretrain_codec(
+        train, valid, out, config=config, max_epochs=recipe["max_epochs"],
+        steps_per_epoch=recipe["steps_per_epoch"], batch_size=recipe["batch_size"],
+        lr=recipe["lr"], time_weight=recipe["time_weight"],
+        freq_weight=recipe["freq_weight"], warmup_steps=recipe["warmup_steps"],
+        final_lr_ratio=recipe["final_lr_ratio"], seed=recipe["seed"],
+        n_threads=recipe.get("n_threads"),
+        extra_metadata={"recipe": recipe, "train_recordings": meta["train_recordings"],
+                        "train_channel_hours": meta["train_channel_hours"]})
+    curve = [{"epoch": i + 1, "steps": h.get("train_steps"), "train_loss": h["train_loss"],
+              "valid_r": h.get("valid_r"), "valid_si_sdr": h.get("valid_si_sdr"),
+              "dur": h.get("dur")} for i, h in enumerate(net.history)]
+    (out / "curve.json").write_text(json.dumps(curve, indent=2))
+    print(json.dumps(curve[-1]), f"{time.time() - t0:.0f} s", flush=True)
+    return out
