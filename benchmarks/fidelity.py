@@ -40,7 +40,8 @@ from mne_biocodec.datasets import CODEC_SPLITS, iter_split_raws, make_codec_segm
 from mne_biocodec.pretrained import resolve_pretrained
 
 METRICS = ("pearson_r", "si_sdr", "prd", "nmse")
-DATASETS = tuple(CODEC_SPLITS["eeg"]["heldout"])  # eegmmidb, kalunga, bonn, dreams, eegmat
+# Held-out data sets (EEG: eegmmidb, kalunga, bonn, dreams, eegmat; EMG: uci_emg, physionet_emg)
+DATASETS = tuple(CODEC_SPLITS["eeg"]["heldout"]) + tuple(CODEC_SPLITS["emg"]["heldout"])
 SFREQ = 250.0
 SEGMENT_SECONDS = 5.0
 
@@ -103,8 +104,8 @@ def build_parser():
 
 
 # -- data -----------------------------------------------------------------------------------
-def load_heldout_segments(datasets=None, path=None):
-    """All held-out 5-s EEG segments, per recording.
+def load_heldout_segments(datasets=None, path=None, modality="eeg", sfreq=SFREQ):
+    """All held-out 5-s segments of a modality ("eeg" or "emg"), per recording.
 
     Returns
     -------
@@ -112,8 +113,10 @@ def load_heldout_segments(datasets=None, path=None):
         ``segments`` float32 ``(n, n_times)``; recordings without a full segment are left out.
     """
     recordings = []
-    for name, raw in iter_split_raws("heldout", "eeg", path=path, datasets=datasets):
-        segments = make_codec_segments(raw, sfreq=SFREQ, segment_seconds=SEGMENT_SECONDS)
+    picks = "emg" if modality == "emg" else "eeg"
+    for name, raw in iter_split_raws("heldout", modality, path=path, datasets=datasets):
+        segments = make_codec_segments(raw, sfreq=sfreq, segment_seconds=SEGMENT_SECONDS,
+                                       picks=picks)
         if len(segments):
             recordings.append((name, segments[:, 0]))
     return recordings
@@ -408,7 +411,9 @@ def main(argv=None):
     bits_per_code = math.log2(codec.codebook_size)
 
     tic = time.perf_counter()
-    recordings = load_heldout_segments(args.datasets, args.data_path)
+    modality = codec.config.get("modality", "eeg")
+    sfreq = codec.sample_rate
+    recordings = load_heldout_segments(args.datasets, args.data_path, modality, sfreq)
     if not recordings:
         raise SystemExit("no held-out recording found; check MNE_DATA / --data-path")
     available = {}
@@ -449,7 +454,7 @@ def main(argv=None):
             rate_control=args.dct_rate_control, return_details=True)
         dct_results.append({
             "target_bits_per_sample": target, "bits_per_sample": achieved,
-            "bitrate_bps": achieved * SFREQ,
+            "bitrate_bps": achieved * sfreq,
             "bits_per_sample_range": [float(details["bits"].min()),
                                       float(details["bits"].max())],
             "zero_fraction": float(details["zero_fraction"].mean()),
@@ -472,7 +477,7 @@ def main(argv=None):
             "codebook_size": codec.codebook_size, "bits_per_code": bits_per_code,
             "normalize": bool(codec.config.get("normalize", False))},
         "data": {
-            "split": "heldout", "modality": "eeg", "sfreq": SFREQ,
+            "split": "heldout", "modality": modality, "sfreq": sfreq,
             "segment_seconds": SEGMENT_SECONDS, "n_times": n_times,
             "datasets": sorted(available), "n_recordings": n_recordings,
             "n_recordings_sampled": len(set(sources.tolist())),
