@@ -14,7 +14,8 @@ import torch
 
 from .preprocessing import check_signal_array, resample, robust_scale, robust_unscale
 
-__all__ = ["TokenSet", "tokenize", "detokenize", "encode_segments", "decode_codes",
+__all__ = ["TokenSet", "tokenize", "detokenize", "prepare_signals", "encode_segments",
+           "decode_codes",
            "codes_dtype"]
 
 _VOLTS_TO_MICROVOLTS = 1e6
@@ -111,6 +112,32 @@ def decode_codes(codec, codes, batch_size=256):
     return out
 
 
+def prepare_signals(X, sfreq, codec, units_scale=_VOLTS_TO_MICROVOLTS):
+    """What the codec encoder sees: microvolts, codec rate, robust scaling per channel.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_epochs, n_chans, n_times)
+        Signals in volts.
+    sfreq : float
+        Sampling rate of ``X`` in Hz.
+    codec : BioCodec
+        The codec (its rate and frame length).
+    units_scale : float, default=1e6
+        Factor to microvolts.
+
+    Returns
+    -------
+    scaled : ndarray of float32, shape (n_epochs, n_chans, n_codec_times)
+    center, scale : ndarray, shape (n_epochs, n_chans, 1)
+        Medians and ``IQR + 1e-6`` in microvolts.
+    """
+    min_times = int(np.ceil(codec.hop_length * float(sfreq) / codec.sample_rate))
+    X = check_signal_array(X, "X", ndim=3, min_times=min_times)
+    data = resample(X * units_scale, float(sfreq), codec.sample_rate)
+    return robust_scale(data)
+
+
 def tokenize(X, sfreq, codec, n_q=None, batch_size=256, device=None, ch_names=None,
              units_scale=_VOLTS_TO_MICROVOLTS):
     """Turn epochs into codec tokens.
@@ -139,11 +166,8 @@ def tokenize(X, sfreq, codec, n_q=None, batch_size=256, device=None, ch_names=No
     tokens : TokenSet
     """
     codec_sfreq = codec.sample_rate
-    min_times = int(np.ceil(codec.hop_length * float(sfreq) / codec_sfreq))
-    X = check_signal_array(X, "X", ndim=3, min_times=min_times)
-    n_epochs, n_chans, n_times = X.shape
-    data = resample(X * units_scale, float(sfreq), codec_sfreq)
-    scaled, center, scale = robust_scale(data)
+    n_epochs, n_chans, n_times = np.shape(X)
+    scaled, center, scale = prepare_signals(X, sfreq, codec, units_scale)
     codes = encode_segments(codec, scaled.reshape(n_epochs * n_chans, -1), n_q=n_q,
                             batch_size=batch_size, device=device)
     return TokenSet(codes=codes.reshape(n_epochs, n_chans, *codes.shape[1:]),

@@ -3,6 +3,7 @@
 import pickle
 
 import numpy as np
+import torch
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -219,3 +220,17 @@ def test_classifier_rejects_single_class(mi_data, default_codec):
     X, y, sfreq = mi_data
     with pytest.raises(ValueError, match="single class"):
         BioCodecClassifier(codec=default_codec, sfreq=sfreq).fit(X[:4], ["a"] * 4)
+
+
+def test_classifier_finetunes_codec(mi_data, default_codec):
+    X, y, sfreq = mi_data
+    clf = BioCodecClassifier(codec=default_codec, sfreq=sfreq, finetune_codec=True,
+                             max_epochs=2, batch_size=8, random_state=0, train_split=False)
+    before = default_codec.encoder.model[0].conv.conv.bias.detach().clone()
+    clf.fit(X[:16, :4], y[:16])
+    encoder = clf.module_.encoder
+    assert encoder is not default_codec.encoder  # the shipped codec is left untouched
+    torch.testing.assert_close(default_codec.encoder.model[0].conv.conv.bias, before)
+    assert not torch.equal(encoder.model[0].conv.conv.bias.detach(), before)
+    assert clf.n_trainable_params_ > 1_000_000  # encoder + head
+    assert clf.predict_proba(X[16:20, :4]).shape == (4, 2)

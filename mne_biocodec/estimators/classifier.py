@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..codec import default_device
 from ..training.schedule import WarmupCosine
-from .head import TokenTransformerHead
+from .head import FineTunedCodecHead, TokenTransformerHead
 from .tokenizer import BioCodecTokenizer
 
 __all__ = ["BioCodecClassifier", "RestoreBestState"]
@@ -82,6 +82,11 @@ class BioCodecClassifier(NeuralNetClassifier):
         Codebooks used by the head (all when None).
     sfreq : float | None, default=None
         Sampling rate of array input (taken from ``mne.Epochs`` input).
+    finetune_codec : bool, default=False
+        Train the codec encoder and quantizer projections with the head (straight-through
+        quantisation, codebooks fixed; see :class:`~mne_biocodec.estimators.head.
+        FineTunedCodecHead`) instead of training the head on frozen tokens. Much slower: the
+        encoder runs at every step.
     lr : float, default=1e-3
         Peak learning rate.
     max_epochs : int, default=20
@@ -113,14 +118,14 @@ class BioCodecClassifier(NeuralNetClassifier):
     classes_ : ndarray
         The original labels, in the order of :meth:`predict_proba`'s columns.
     n_trainable_params_ : int
-        Trainable parameters of the head.
+        Trainable parameters (the head's; with ``finetune_codec`` also the encoder's).
 
     See Also
     --------
     BioCodecTokenizer : Token features for any scikit-learn model.
     """
 
-    def __init__(self, codec="biocodec-eeg", n_q=None, sfreq=None, *,
+    def __init__(self, codec="biocodec-eeg", n_q=None, sfreq=None, finetune_codec=False, *,
                  module=TokenTransformerHead, criterion=torch.nn.CrossEntropyLoss,
                  optimizer=torch.optim.AdamW, lr=1e-3, max_epochs=20, batch_size=128,
                  warmup=0.2, label_smoothing=0.1, class_weight="balanced",
@@ -131,6 +136,7 @@ class BioCodecClassifier(NeuralNetClassifier):
         self.codec = codec
         self.n_q = n_q
         self.sfreq = sfreq
+        self.finetune_codec = finetune_codec
         self.warmup = warmup
         self.label_smoothing = label_smoothing
         self.class_weight = class_weight
@@ -171,7 +177,10 @@ class BioCodecClassifier(NeuralNetClassifier):
     def initialize_module(self):
         kwargs = dict(self.module_data_kwargs_) if hasattr(self, "module_data_kwargs_") else {}
         kwargs.update(self.get_params_for("module"))
-        self.module_ = self.initialized_instance(self.module, kwargs)
+        head = self.initialized_instance(self.module, kwargs)
+        if self.finetune_codec:
+            head = FineTunedCodecHead(copy.deepcopy(self.tokenizer_.codec_), head)
+        self.module_ = head
         return self
 
     def initialize_criterion(self):
@@ -186,13 +195,15 @@ class BioCodecClassifier(NeuralNetClassifier):
         return BioCodecTokenizer(codec=self.codec, n_q=self.n_q, output="codes",
                                  sfreq=self.sfreq, device=str(self.device))
 
-    def _codes(self, X):
-        # Tokens already: skorch's scoring callbacks call predict on its own datasets, and
-        # users may pass precomputed codes.
+    def _inputs(self, X):
+        """What the module takes: codes (frozen codec) or normalised signals (fine-tuning)."""
+        # skorch's scoring callbacks call predict on its own datasets
         if isinstance(X, torch.utils.data.Dataset):
             return X
+        if self.finetune_codec:
+            return self.tokenizer_.prepare(X)
         if isinstance(X, np.ndarray) and X.ndim == 4 and X.dtype.kind == "u":
-            return X
+            return X  # precomputed codes
         return self.tokenizer_.transform(X)
 
     def fit(self, X, y, **fit_params):
@@ -229,20 +240,20 @@ class BioCodecClassifier(NeuralNetClassifier):
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         self.tokenizer_ = self._tokenizer().fit(X)
-        codes = self._codes(X)
+        inputs = self._inputs(X)
         codec = self.tokenizer_.codec_
         n_q = self.tokenizer_.n_q_
         codebooks = torch.stack([layer._codebook.embed.detach().cpu()
                                  for layer in codec.quantizer.layers[:n_q]])
         self.module_data_kwargs_ = {
-            "n_chans": codes.shape[1], "n_outputs": len(self.label_encoder_.classes_),
+            "n_chans": inputs.shape[1], "n_outputs": len(self.label_encoder_.classes_),
             "n_q": n_q, "codebook_size": codec.codebook_size,
             "d_model": codebooks.shape[-1], "codebooks": codebooks,
         }
         self.class_weights_ = (compute_class_weight(self.class_weight,
                                                     classes=np.unique(y_enc), y=y_enc)
                                if self.class_weight is not None else None)
-        super().fit(codes, y_enc, **fit_params)
+        super().fit(inputs, y_enc, **fit_params)
         self.n_trainable_params_ = sum(p.numel() for p in self.module_.parameters()
                                        if p.requires_grad)
         return self
@@ -255,7 +266,7 @@ class BioCodecClassifier(NeuralNetClassifier):
     def predict_proba(self, X):
         """Class probabilities ``(n_epochs, n_classes)``, columns in :attr:`classes_` order."""
         check_is_fitted(self, "label_encoder_")
-        return super().predict_proba(self._codes(X))
+        return super().predict_proba(self._inputs(X))
 
     def predict(self, X):
         """Predicted labels (the original label values)."""

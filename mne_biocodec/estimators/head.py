@@ -5,7 +5,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["TokenTransformerHead", "sinusoidal_encoding"]
+__all__ = ["TokenTransformerHead", "FineTunedCodecHead", "sinusoidal_encoding"]
 
 
 def sinusoidal_encoding(n_positions, dim):
@@ -86,7 +86,10 @@ class TokenTransformerHead(nn.Module):
         return out
 
     def forward(self, codes):
-        x = self.embed(codes)
+        return self.classify(self.embed(codes))
+
+    def classify(self, x):
+        """Class scores from summed code embeddings ``[B, C, T, d_model]``."""
         batch, n_chans, n_frames, dim = x.shape
         x = x + self.time_encoding[:n_frames]
         x = self.time_layer(x.reshape(batch * n_chans, n_frames, dim))
@@ -95,3 +98,48 @@ class TokenTransformerHead(nn.Module):
         x = self.channel_layer(x.reshape(batch * n_frames, n_chans, dim))
         x = x.reshape(batch, n_frames, n_chans, dim).mean(dim=1)
         return self.mlp(x)
+
+
+class FineTunedCodecHead(nn.Module):
+    """The head on top of a trainable codec encoder (straight-through quantisation).
+
+    The input is normalised signals ``[B, C, n_times]`` at the codec rate. Every channel goes
+    through the codec encoder; each RVQ layer picks its code as in inference, and the summed
+    code vectors reach the head with straight-through gradients, so the encoder and the
+    quantizer projections learn from the classification loss. The codebooks themselves (EMA
+    buffers) stay fixed: the codec is kept in eval mode.
+
+    Parameters
+    ----------
+    codec : BioCodec
+        The codec to fine-tune (its decoder is dropped).
+    head : TokenTransformerHead
+        The classification head (its embedding tables are not used).
+    """
+
+    def __init__(self, codec, head):
+        super().__init__()
+        self.encoder = codec.encoder
+        self.quantizer = codec.quantizer
+        self.head = head
+
+    def train(self, mode=True):
+        super().train(mode)
+        # No EMA updates of the codebooks, no k-means: the codec's own layers stay in eval.
+        self.encoder.eval()
+        self.quantizer.eval()
+        return self
+
+    def forward(self, x):
+        batch, n_chans, n_times = x.shape
+        residual = self.encoder(x.reshape(batch * n_chans, 1, n_times))
+        summed = None
+        for layer in self.quantizer.layers[: self.head.n_q]:
+            projected = layer.project_in(residual.transpose(1, 2))
+            codes = layer._codebook.quantize(projected.reshape(-1, projected.shape[-1]))
+            vectors = layer._codebook.dequantize(codes).view_as(projected)
+            straight = projected + (vectors - projected).detach()
+            residual = residual - layer.project_out(vectors).transpose(1, 2).detach()
+            summed = straight if summed is None else summed + straight
+        n_frames = summed.shape[1]
+        return self.head.classify(summed.reshape(batch, n_chans, n_frames, -1))

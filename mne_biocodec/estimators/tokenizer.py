@@ -8,7 +8,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..codec import BioCodec, load_codec
-from ..tokens import TokenSet, detokenize, tokenize
+from ..tokens import TokenSet, detokenize, prepare_signals, tokenize
 from ._input import resolve_input
 from .features import token_feature_names, token_features
 
@@ -169,6 +169,39 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             self.output_ = self.output
         return self
 
+    def _resolve(self, X):
+        """Data, sfreq and channel names of ``X``, checked against what ``fit`` saw."""
+        check_is_fitted(self, "codec_")
+        data, sfreq, ch_names = resolve_input(X, self.sfreq, self.codec_.config["modality"])
+        if not np.isclose(sfreq, self.sfreq_):
+            raise ValueError(
+                f"X is sampled at {sfreq} Hz but the tokenizer was fitted at {self.sfreq_} Hz. "
+                "Resample the data or refit."
+            )
+        shape = np.shape(data)
+        if len(shape) == 3 and shape[1] != self.n_chans_:
+            raise ValueError(
+                f"X has {shape[1]} channels but the tokenizer was fitted with "
+                f"{self.n_chans_}. Pick the same channels as in fit."
+            )
+        return data, sfreq, ch_names
+
+    def prepare(self, X):
+        """The normalised signals the codec encoder would see (used for fine-tuning).
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
+            Signals in volts, or epochs.
+
+        Returns
+        -------
+        signals : ndarray of float32, shape (n_epochs, n_chans, n_codec_times)
+            Resampled to the codec rate and robustly scaled per epoch and channel.
+        """
+        data, sfreq, _ = self._resolve(X)
+        return prepare_signals(data, sfreq, self.codec_)[0]
+
     def encode(self, X):
         """Tokenise epochs, keeping what :meth:`inverse_transform` needs.
 
@@ -183,19 +216,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             Codes ``(n_epochs, n_chans, n_q, n_frames)`` with the per-channel medians and
             scales and the sampling rates.
         """
-        check_is_fitted(self, "codec_")
-        data, sfreq, ch_names = resolve_input(X, self.sfreq, self.codec_.config["modality"])
-        if not np.isclose(sfreq, self.sfreq_):
-            raise ValueError(
-                f"X is sampled at {sfreq} Hz but the tokenizer was fitted at {self.sfreq_} Hz. "
-                "Resample the data or refit."
-            )
-        shape = np.shape(data)
-        if len(shape) == 3 and shape[1] != self.n_chans_:
-            raise ValueError(
-                f"X has {shape[1]} channels but the tokenizer was fitted with "
-                f"{self.n_chans_}. Pick the same channels as in fit."
-            )
+        data, sfreq, ch_names = self._resolve(X)
         return tokenize(data, sfreq, self.codec_, n_q=self.n_q_, batch_size=self.batch_size,
                         device=self.device, ch_names=ch_names or self.ch_names_)
 
