@@ -55,7 +55,7 @@ import numpy as np
 
 from ._version import __version__
 from .codec.io import atomic_write, file_sha256
-from .tokens import TokenSet, codes_dtype, detokenize, tokenize
+from .tokens import TokenSet, auto_batch_size, codes_dtype, detokenize, tokenize
 
 __all__ = ["write_tokens", "read_tokens", "encode_raw", "decode_to_raw", "codec_sha256",
            "make_token_metadata", "FORMAT_NAME", "FORMAT_VERSION", "TOKEN_SUFFIX"]
@@ -69,10 +69,6 @@ TOKEN_SUFFIX = ".bctok"
 
 # Metadata keys a reader needs.
 _REQUIRED_METADATA = ("ch_names", "ch_types", "sfreq", "n_times", "codec_sfreq", "n_q", "codec")
-
-# Signal samples per codec forward pass when the batch size is automatic: on CPU the encoder
-# is memory-bound and ~2**17 samples per batch runs 2-4x faster than large batches.
-_SAMPLES_PER_BATCH = 2 ** 17
 
 
 def codec_sha256(codec):
@@ -440,10 +436,6 @@ def _pick_channels(raw, picks, modality):
     return idx
 
 
-def _auto_batch_size(n_codec_times):
-    return int(max(1, min(256, _SAMPLES_PER_BATCH // max(1, n_codec_times))))
-
-
 def _progress(total, desc, progress):
     from tqdm.auto import tqdm
 
@@ -498,7 +490,7 @@ def encode_raw(raw, codec, n_q=None, picks=None, *, batch_size=None, device=None
     sfreq = float(raw.info["sfreq"])
     data = raw.get_data(picks=idx)
     n_codec = int(round(data.shape[-1] * codec.sample_rate / sfreq))
-    batch_size = _auto_batch_size(n_codec) if batch_size is None else int(batch_size)
+    batch_size = auto_batch_size(n_codec) if batch_size is None else int(batch_size)
     ch_names = [raw.ch_names[i] for i in idx]
     parts = []
     with _progress(len(idx), "encode", progress) as bar:
@@ -566,7 +558,7 @@ def decode_to_raw(tokens, metadata, codec, *, allow_mismatch=False, batch_size=N
     _check_tokens_codec(codes, tokens.codec_sfreq, codec)
     n_chans = codes.shape[0]
     n_codec = codes.shape[-1] * codec.hop_length
-    batch_size = _auto_batch_size(n_codec) if batch_size is None else int(batch_size)
+    batch_size = auto_batch_size(n_codec) if batch_size is None else int(batch_size)
     data = np.empty((n_chans, int(tokens.n_times)), dtype=np.float64)
     center = np.asarray(tokens.center).reshape(1, n_chans, 1)
     scale = np.asarray(tokens.scale).reshape(1, n_chans, 1)
