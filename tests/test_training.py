@@ -25,6 +25,7 @@ def test_training_reduces_loss_and_uses_codebooks(real_segments, tmp_path):
     net = pretrain_codec(train, valid, tmp_path / "run", max_epochs=4, steps_per_epoch=6,
                          batch_size=16, lr=2e-3, warmup_steps=2, progress=False, seed=0)
     losses = net.history[:, "train_loss"]
+    print("train loss per epoch", losses, "valid", net.history[:, "valid_loss"])
     assert losses[-1] < 0.85 * losses[0], losses
     assert net.history[-1, "valid_loss"] < net.history[0, "valid_loss"]
     codec = load_codec(tmp_path / "run" / "codec.safetensors", device="cpu")
