@@ -16,7 +16,8 @@ from mne_biocodec.pretrained import pretrained_info, resolve_pretrained
 
 # Floors just under what benchmarks/fidelity.py measured for the shipped codec on this
 # held-out recording (see doc/model_card.rst); they catch a broken or swapped codec.
-FIDELITY_FLOORS = {"pearson_r": 0.80, "si_sdr": 4.0}
+# Measured: mean r 0.989, SI-SDR 17.97 dB on these 256 segments of S004R04.
+FIDELITY_FLOORS = {"pearson_r": 0.97, "si_sdr": 16.0}
 
 
 def test_shipped_codecs_listed_and_loadable():
