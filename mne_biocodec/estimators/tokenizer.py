@@ -173,7 +173,13 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
     def _resolve(self, X):
         """Data, sfreq and channel names of ``X``, checked against what ``fit`` saw."""
         check_is_fitted(self, "codec_")
-        data, sfreq, ch_names = resolve_input(X, self.sfreq, self.codec_.config["modality"])
+        import mne
+
+        # Arrays after a fit on Epochs: the fitted rate applies.
+        sfreq = self.sfreq
+        if sfreq is None and not isinstance(X, mne.BaseEpochs):
+            sfreq = self.sfreq_
+        data, sfreq, ch_names = resolve_input(X, sfreq, self.codec_.config["modality"])
         if not np.isclose(sfreq, self.sfreq_):
             raise ValueError(
                 f"X is sampled at {sfreq} Hz but the tokenizer was fitted at {self.sfreq_} Hz. "
