@@ -33,9 +33,8 @@ import numpy as np
 import torch
 
 import mne_biocodec
-from mne_biocodec.baselines import dct_codec_roundtrip
+from mne_biocodec.analysis import codebook_usage, rate_distortion
 from mne_biocodec.codec import atomic_write, file_sha256, load_codec
-from mne_biocodec.codec.metrics import reconstruction_metrics
 from mne_biocodec.datasets import CODEC_SPLITS, iter_split_raws, make_codec_segments
 from mne_biocodec.pretrained import resolve_pretrained
 
@@ -219,19 +218,6 @@ def summarize(metrics, labels):
     return out
 
 
-def codebook_usage(codes, codebook_size):
-    """Usage of each codebook from codes ``(n_segments, n_q, n_frames)``."""
-    usage = []
-    for q in range(codes.shape[1]):
-        hist = np.bincount(codes[:, q].ravel().astype(np.int64), minlength=codebook_size)
-        p = hist[hist > 0] / hist.sum()
-        entropy = float(-(p * np.log2(p)).sum())
-        usage.append({"codebook": q, "entropy_bits": entropy, "perplexity": 2.0 ** entropy,
-                      "dead_codes": int((hist == 0).sum()), "used_codes": int((hist > 0).sum()),
-                      "max_entropy_bits": math.log2(codebook_size)})
-    return usage
-
-
 # -- codec ----------------------------------------------------------------------------------
 def resolve_codec_file(source):
     """The ``.safetensors`` file behind a codec name, file or folder."""
@@ -246,42 +232,6 @@ def resolve_codec_file(source):
     if shipped is not None:
         return Path(shipped[0])
     return None
-
-
-@torch.inference_mode()
-def run_codec(codec, segments, n_q_list, batch_size):
-    """Encode once with ``max(n_q_list)`` codebooks and decode with each prefix.
-
-    Residual VQ codes of the first ``k`` codebooks do not depend on later ones, so the prefix
-    of the full codes is exactly what ``encode(x, n_q=k)`` gives.
-
-    Returns
-    -------
-    reconstructions : dict of int -> ndarray (n, n_times)
-    codes : ndarray (n, max n_q, n_frames)
-    timing : dict
-    """
-    n_max = max(n_q_list)
-    n, n_times = segments.shape
-    codes = np.empty((n, n_max, codec.n_frames(n_times)), dtype=np.int64)
-    recon = {k: np.empty((n, n_times), dtype=np.float32) for k in n_q_list}
-    t_enc, t_dec = 0.0, {k: 0.0 for k in n_q_list}
-    device = codec.device
-    for start in range(0, n, batch_size):
-        sl = slice(start, min(start + batch_size, n))
-        x = torch.as_tensor(segments[sl], dtype=torch.float32, device=device).unsqueeze(1)
-        tic = time.perf_counter()
-        batch_codes, scale = codec.encode_with_scale(x, n_q=n_max)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t_enc += time.perf_counter() - tic
-        codes[sl] = batch_codes.cpu().numpy()
-        for k in n_q_list:
-            tic = time.perf_counter()
-            out = codec.decode(batch_codes[:, :k], scale)[:, 0, :n_times]
-            recon[k][sl] = out.cpu().numpy()
-            t_dec[k] += time.perf_counter() - tic
-    return recon, codes, {"encode_s": t_enc, "decode_s": t_dec}
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -359,36 +309,6 @@ def format_report(results):
     return "\n".join(lines)
 
 
-def plot_rate_distortion(results, path):
-    """Two panels, mean Pearson r and mean SI-SDR vs bits/sample, codec vs DCT."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
-    axes = fig.subplots(1, 2)
-    codec_x = [e["bits_per_sample"] for e in results["codec_results"]]
-    dct_x = [e["bits_per_sample"] for e in results["dct"]["results"]]
-    for ax, metric, label in zip(axes, ("pearson_r", "si_sdr"),
-                                 ("mean Pearson r", "mean SI-SDR (dB)")):
-        codec_y = [e["metrics"]["all"][metric]["mean"] for e in results["codec_results"]]
-        dct_y = [e["metrics"]["all"][metric]["mean"] for e in results["dct"]["results"]]
-        codec_y = [np.nan if v is None else v for v in codec_y]
-        dct_y = [np.nan if v is None else v for v in dct_y]
-        ax.plot(codec_x, codec_y, "o-", label=f"{results['codec']['name']} (n_q)")
-        for e, x, y in zip(results["codec_results"], codec_x, codec_y):
-            ax.annotate(str(e["n_q"]), (x, y), textcoords="offset points", xytext=(3, 4),
-                        fontsize=7)
-        ax.plot(dct_x, dct_y, "s--", label="DCT + ideal entropy coder")
-        ax.set_xlabel("bits / sample")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=8)
-    fig.suptitle(f"Held-out EEG, {results['data']['n_segments']['all']} segments of "
-                 f"{results['data']['segment_seconds']:g} s", fontsize=10)
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-
-
 # -- main -----------------------------------------------------------------------------------
 def main(argv=None):
     """Run the benchmark; returns the results dict that is also written as JSON."""
@@ -428,38 +348,12 @@ def main(argv=None):
     n_times = segments.shape[1]
     say(f"{len(segments)} segments loaded in {t_load:.1f} s; running the codec ...")
 
-    recon, codes, codec_timing = run_codec(codec, segments, n_q_list, args.batch_size)
-
-    tic = time.perf_counter()
-    codec_results = []
-    n_frames = codes.shape[-1]
-    for k in n_q_list:
-        bitrate = codec.frame_rate * k * bits_per_code
-        metrics = reconstruction_metrics(segments, recon[k])
-        codec_results.append({
-            "n_q": k, "bitrate_bps": bitrate, "bits_per_sample": bitrate / codec.sample_rate,
-            # what the codes of one segment cost (frames are padded to whole frames)
-            "bits_per_sample_segment": n_frames * k * bits_per_code / n_times,
-            "metrics": summarize(metrics, labels)})
-    del recon
-    t_metrics = time.perf_counter() - tic
-
-    tic = time.perf_counter()
-    targets = sorted({round(e["bits_per_sample"], 9) for e in codec_results}
-                     | {round(float(b), 9) for b in args.dct_bits})
-    dct_results = []
-    for target in targets:
-        rec, achieved, details = dct_codec_roundtrip(
-            segments, target, block=args.dct_block, deadzone=args.dct_deadzone,
-            rate_control=args.dct_rate_control, return_details=True)
-        dct_results.append({
-            "target_bits_per_sample": target, "bits_per_sample": achieved,
-            "bitrate_bps": achieved * sfreq,
-            "bits_per_sample_range": [float(details["bits"].min()),
-                                      float(details["bits"].max())],
-            "zero_fraction": float(details["zero_fraction"].mean()),
-            "metrics": summarize(reconstruction_metrics(segments, rec), labels)})
-    t_dct = time.perf_counter() - tic
+    rd = rate_distortion(segments, codec, n_q=n_q_list, dct_bits=args.dct_bits,
+                         dct_block=args.dct_block, dct_deadzone=args.dct_deadzone,
+                         dct_rate_control=args.dct_rate_control, batch_size=args.batch_size)
+    codes, codec_timing = rd.codes, rd.timing
+    codec_results = [dict(e, metrics=summarize(e["metrics"], labels)) for e in rd.codec]
+    dct_results = [dict(e, metrics=summarize(e["metrics"], labels)) for e in rd.dct]
 
     n_full = max(n_q_list)
     results = {
@@ -496,11 +390,12 @@ def main(argv=None):
                 "results": dct_results},
         "codebook_usage": {"n_q": n_full, "codebook_size": codec.codebook_size,
                            "n_codes_per_codebook": int(codes.shape[0] * codes.shape[2]),
-                           "codebooks": codebook_usage(codes, codec.codebook_size)},
+                           "codebooks": codebook_usage(codes,
+                                                       codec.codebook_size).to_records()},
         "timing": {
             "load_s": t_load, "encode_s": codec_timing["encode_s"],
             "decode_s": {str(k): v for k, v in codec_timing["decode_s"].items()},
-            "metrics_s": t_metrics, "dct_s": t_dct,
+            "metrics_s": codec_timing["metrics_s"], "dct_s": codec_timing["dct_s"],
             "encode_channel_seconds_per_s": len(segments) * SEGMENT_SECONDS
             / max(codec_timing["encode_s"], 1e-9),
             "total_s": None, "threads": args.threads, "device": str(codec.device)},
@@ -511,7 +406,15 @@ def main(argv=None):
         tmp.write_text(json.dumps(results, indent=2) + "\n")
     say(f"\nwrote {args.out}")
     if args.plot is not None:
-        plot_rate_distortion(results, args.plot)
+        import matplotlib.pyplot as plt
+
+        from mne_biocodec.viz import plot_rate_distortion
+
+        fig = plot_rate_distortion(rd, label=results["codec"]["name"], title=(
+            f"Held-out EEG, {len(segments)} segments of {SEGMENT_SECONDS:g} s"))
+        with atomic_write(args.plot) as tmp:
+            fig.savefig(tmp, format=args.plot.suffix.lstrip(".") or "png", dpi=120)
+        plt.close(fig)
         say(f"wrote {args.plot}")
     return results
 
