@@ -260,35 +260,22 @@ def _cmd_info(args):
 
 
 # -- demo -----------------------------------------------------------------------------------
-def _plot_channels(original, decoded, sfreq, ch_names, path, title="", r=None, seconds=5.0):
-    """Original vs decoded, a few channels over ``seconds``, as PNG (no pyplot state)."""
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def _plot_channels(original, decoded, sfreq, ch_names, path, n_q, bits_per_sample, title=""):
+    """Original vs decoded (``(n_chans, n_times)`` in µV) of a few channels over 5 s from
+    10 s in, written as PNG; see :func:`mne_biocodec.viz.plot_reconstruction`."""
+    import matplotlib.pyplot as plt
 
-    stripped = [n.strip(". ").upper() for n in ch_names]
-    wanted = [stripped.index(n) for n in ("C3", "CZ", "C4", "FZ", "PZ", "OZ") if n in stripped]
-    idx = (wanted or list(range(len(ch_names))))[:4]
-    n_times = original.shape[-1]
-    length = min(n_times, int(round(seconds * sfreq)))
-    start = min(int(round(10 * sfreq)), n_times - length)
-    times = (start + np.arange(length)) / sfreq
-    fig = Figure(figsize=(10, 1.9 * len(idx) + 0.6), layout="constrained")
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(idx), 1, sharex=True, squeeze=False)[:, 0]
-    for ax, i in zip(axes, idx):
-        ax.plot(times, original[i, start:start + length], color="k", lw=0.9, label="original")
-        ax.plot(times, decoded[i, start:start + length], color="tab:orange", lw=0.9,
-                label="decoded")
-        ax.set_ylabel(f"{ch_names[i].strip('.')}\n(µV)")
-        if r is not None:
-            ax.set_title(f"Pearson r {r[i]:.3f} (whole recording)", fontsize="small",
-                         loc="left")
-    fig.suptitle(title)
-    axes[0].legend(loc="upper right", ncol=2, fontsize="small")
-    axes[-1].set_xlabel("time (s)")
-    with atomic_write(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
+    from .analysis import Reconstruction
+    from .viz import plot_reconstruction
+
+    reconstruction = Reconstruction(original, {n_q: decoded}, sfreq, list(ch_names),
+                                    {n_q: bits_per_sample})
+    fig = plot_reconstruction(reconstruction, start=10.0, scaling=1.0, title=title)
+    try:
+        with atomic_write(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
+    finally:
+        plt.close(fig)
     return Path(path)
 
 
@@ -328,10 +315,11 @@ def _cmd_demo(args):
     bits = n_q * (codec.codebook_size - 1).bit_length() * codec.frame_rate
     size = token_path.stat().st_size
     plot_path = _plot_channels(original, rebuilt, sfreq, tokens.ch_names,
-                               out_dir / f"{stem}_decoded.png",
+                               out_dir / f"{stem}_decoded.png", n_q,
+                               bits / codec.sample_rate,
                                title=f"{sample.name}: original vs decoded by "
                                      f"{codec.config.get('name')} ({bits:.0f} bit/s per "
-                                     "channel)", r=metrics["pearson_r"])
+                                     "channel)")
 
     print(f"{sample.name} (eegmmidb subject 4, held out from codec training): {n_chans} "
           f"EEG channels, {seconds:.1f} s at {sfreq:g} Hz")
