@@ -482,6 +482,19 @@ def embedding_streams(tokens, codec):
 _SIMILARITIES = ("correlation", "cosine")
 
 
+def _check_choice(name, value, choices):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; got {value!r}.")
+
+
+def _symmetric(matrix):
+    """Average with the transpose (rounding leaves tiny asymmetries) and put ones on the
+    diagonal (a channel is identical to itself)."""
+    matrix = (matrix + matrix.T) / 2
+    np.fill_diagonal(matrix, 1.0)
+    return matrix
+
+
 def token_similarity(tokens, codec, metric="correlation"):
     """Channel x channel similarity of the code-embedding streams, averaged over epochs.
 
@@ -502,8 +515,7 @@ def token_similarity(tokens, codec, metric="correlation"):
     similarity : ndarray, shape (n_chans, n_chans)
         Symmetric, ones on the diagonal.
     """
-    if metric not in _SIMILARITIES:
-        raise ValueError(f"metric must be one of {_SIMILARITIES}; got {metric!r}.")
+    _check_choice("metric", metric, _SIMILARITIES)
     streams = embedding_streams(tokens, codec).astype(np.float64)
     if metric == "correlation":
         n_epochs, n_chans = streams.shape[:2]
@@ -511,10 +523,7 @@ def token_similarity(tokens, codec, metric="correlation"):
     else:
         unit = streams / np.maximum(np.linalg.norm(streams, axis=-1, keepdims=True), 1e-12)
         sims = np.einsum("ectd,eftd->ecf", unit, unit) / streams.shape[2]
-    sim = np.mean(sims, axis=0)
-    sim = (sim + sim.T) / 2
-    np.fill_diagonal(sim, 1.0)
-    return sim
+    return _symmetric(np.mean(sims, axis=0))
 
 
 _CONNECTIVITY = ("coherence", "correlation")
@@ -545,8 +554,7 @@ def signal_connectivity(X, sfreq=None, method="coherence", fmin=1.0, fmax=40.0):
     """
     from mne.time_frequency import csd_array_fourier
 
-    if method not in _CONNECTIVITY:
-        raise ValueError(f"method must be one of {_CONNECTIVITY}; got {method!r}.")
+    _check_choice("method", method, _CONNECTIVITY)
     X, sfreq, _ = resolve_input(X, sfreq)
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 3:
@@ -563,9 +571,7 @@ def signal_connectivity(X, sfreq=None, method="coherence", fmin=1.0, fmax=40.0):
             power = np.real(np.diag(spectrum))
             coh.append(np.abs(spectrum) ** 2 / np.outer(power, power))
         conn = np.mean(coh, axis=0)
-    conn = (conn + conn.T) / 2
-    np.fill_diagonal(conn, 1.0)
-    return conn
+    return _symmetric(conn)
 
 
 @dataclass
