@@ -58,7 +58,8 @@ from .codec.io import atomic_write, file_sha256
 from .tokens import TokenSet, auto_batch_size, codes_dtype, detokenize, tokenize
 
 __all__ = ["write_tokens", "read_tokens", "encode_raw", "decode_to_raw", "codec_sha256",
-           "make_token_metadata", "FORMAT_NAME", "FORMAT_VERSION", "TOKEN_SUFFIX"]
+           "make_token_metadata", "FORMAT_NAME", "FORMAT_VERSION", "TOKEN_SUFFIX",
+           "STREAM_ABOVE_SECONDS"]
 
 #: Value of the ``format`` header entry of every token file.
 FORMAT_NAME = "mne-biocodec-tokens"
@@ -442,8 +443,31 @@ def _progress(total, desc, progress):
     return tqdm(total=total, desc=desc, unit="ch", disable=not progress, leave=False)
 
 
+#: Recordings longer than this (in seconds) are encoded chunk by chunk when
+#: ``chunk_seconds="auto"``.
+STREAM_ABOVE_SECONDS = 600.0
+
+
+def _streaming_chunk(chunk_seconds, duration):
+    """Chunk length for :func:`encode_raw`, or None to encode the recording whole."""
+    from .streaming import DEFAULT_CHUNK_SECONDS
+
+    if isinstance(chunk_seconds, str):
+        if chunk_seconds != "auto":
+            raise ValueError(f"chunk_seconds must be 'auto', None or a positive number of "
+                             f"seconds; got {chunk_seconds!r}.")
+        return DEFAULT_CHUNK_SECONDS if duration > STREAM_ABOVE_SECONDS else None
+    if chunk_seconds is None or chunk_seconds == 0:
+        return None
+    if not (isinstance(chunk_seconds, (int, float, np.integer, np.floating))
+            and chunk_seconds > 0):
+        raise ValueError(f"chunk_seconds must be 'auto', None or a positive number of "
+                         f"seconds; got {chunk_seconds!r}.")
+    return float(chunk_seconds)
+
+
 def encode_raw(raw, codec, n_q=None, picks=None, *, batch_size=None, device=None,
-               progress=False):
+               progress=False, chunk_seconds="auto"):
     """Tokenise a continuous recording (one epoch spanning the whole recording).
 
     Parameters
@@ -463,7 +487,16 @@ def encode_raw(raw, codec, n_q=None, picks=None, *, batch_size=None, device=None
     device : str | None
         Where to run the codec.
     progress : bool, default=False
-        Show a progress bar over channels.
+        Show a progress bar over channels (over chunks when streaming).
+    chunk_seconds : float | "auto" | None, default="auto"
+        Encode chunk by chunk (:func:`mne_biocodec.streaming.stream_tokenize`), so that the
+        memory used does not grow with the recording length: chunks of this many seconds;
+        ``"auto"`` streams 60-s chunks for recordings longer than 10 minutes
+        (:data:`STREAM_ABOVE_SECONDS`); ``None`` or 0 encodes the whole recording at once.
+        For recordings at the codec rate both ways give identical codes; for other rates
+        streaming resamples with a polyphase filter instead of MNE's FFT method (codes
+        differ slightly; see :mod:`mne_biocodec.streaming`). A Raw that is not preloaded is
+        then read chunk by chunk.
 
     Returns
     -------
@@ -488,6 +521,12 @@ def encode_raw(raw, codec, n_q=None, picks=None, *, batch_size=None, device=None
                          f"codebooks); got {n_q!r}.")
     idx = _pick_channels(raw, picks, codec.config.get("modality", "eeg"))
     sfreq = float(raw.info["sfreq"])
+    chunk = _streaming_chunk(chunk_seconds, raw.n_times / sfreq)
+    if chunk is not None:
+        from .streaming import stream_tokenize
+
+        return stream_tokenize(raw, codec, picks=idx, n_q=n_q, chunk_seconds=chunk,
+                               batch_size=batch_size, device=device, progress=progress)
     data = raw.get_data(picks=idx)
     n_codec = int(round(data.shape[-1] * codec.sample_rate / sfreq))
     batch_size = auto_batch_size(n_codec) if batch_size is None else int(batch_size)
