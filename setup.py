@@ -33,6 +33,8 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.6",
         "edfio>=0.4",
+        "dask[distributed]>=2024.1",
+        "mne-bids>=0.14",
     ],
     extras_require={
         "test": ["pytest>=7", "pytest-timeout"],

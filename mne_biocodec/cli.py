@@ -10,6 +10,7 @@ Examples
     mne-biocodec decode rec.bctok -o rec_decoded.edf
     mne-biocodec info                                   # versions, device, shipped codecs
     mne-biocodec pretrain recipes/biocodec-eeg.json --out runs/biocodec-eeg
+    mne-biocodec encode-corpus recordings/ -o tokens/     # a whole corpus, on Dask
 
 Errors the user can fix (missing or unreadable files, channel types the codec does not take,
 tokens decoded with another codec) print ``error: <message>`` and exit with status 2; set
@@ -341,11 +342,24 @@ def _cmd_demo(args):
     return 0
 
 
+# -- encode-corpus --------------------------------------------------------------------------
+def _cmd_encode_corpus(args):
+    from .corpus import encode_corpus
+
+    summary = encode_corpus(args.source, args.output, codec=args.codec,
+                            scheduler=args.scheduler, n_workers=args.n_workers, n_q=args.n_q,
+                            picks=args.picks, subjects=args.subjects, retries=args.retries,
+                            device=args.device, progress=_progress_enabled())
+    print(summary)
+    return 1 if summary.failed else 0
+
+
 # -- pretrain -------------------------------------------------------------------------------
 def _cmd_pretrain(args):
     from .training.recipe import train_from_recipe
 
-    train_from_recipe(args.recipe, out=args.out, max_epochs=args.max_epochs)
+    train_from_recipe(args.recipe, out=args.out, max_epochs=args.max_epochs,
+                      distributed=args.distributed)
     return 0
 
 
@@ -416,7 +430,40 @@ def _build_parser():
     pre.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
     pre.add_argument("--max-epochs", type=int, default=None,
                      help="override the recipe's max_epochs")
+    pre.add_argument("--distributed", action="store_true",
+                     help="data-parallel over the processes of a torchrun launch (the "
+                          "recipe's batch_size is the global batch), e.g. torchrun "
+                          "--nproc_per_node 4 -m mne_biocodec.cli pretrain RECIPE "
+                          "--distributed")
     pre.set_defaults(func=_cmd_pretrain)
+
+    cor = sub.add_parser(
+        "encode-corpus", help="tokenise a folder, BIDS root or MOABB dataset on Dask",
+        description="Tokenise every recording of a folder (recursively), a BIDS root or a "
+                    "MOABB dataset into a store of token files, one Dask task per "
+                    "recording; rerun to resume. Exits with status 1 when some recordings "
+                    "failed (listed with their errors; see STORE/manifest.json).")
+    cor.add_argument("source", help="folder of recordings, BIDS root or MOABB dataset name "
+                                    "(e.g. Kalunga2016)")
+    cor.add_argument("-o", "--output", required=True, help="store folder for the token files")
+    cor.add_argument("--codec", default=_DEFAULT_CODEC,
+                     help=f"shipped codec name or .safetensors path (default: "
+                          f"{_DEFAULT_CODEC})")
+    cor.add_argument("--scheduler", default=None,
+                     help="Dask scheduler address (default: a local cluster)")
+    cor.add_argument("--n-workers", type=int, default=None, dest="n_workers",
+                     help="workers of the local cluster (default: number of CPUs)")
+    cor.add_argument("--n-q", type=int, default=None, dest="n_q",
+                     help="codebooks to keep (default: all)")
+    cor.add_argument("--picks", nargs="+", default=None,
+                     help="channel names or types (default: every channel of the codec's "
+                          "modality)")
+    cor.add_argument("--subjects", nargs="+", default=None,
+                     help="BIDS or MOABB subjects (default: all)")
+    cor.add_argument("--retries", type=int, default=1,
+                     help="extra attempts of a failed recording (default: 1)")
+    cor.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    cor.set_defaults(func=_cmd_encode_corpus)
     return parser
 
 

@@ -121,6 +121,11 @@ class CosineCodebook(nn.Module):
             flat = self.sync_fn("gather", flat)
         embed, counts = kmeans_cosine(flat, self.codebook_size, self.kmeans_iters,
                                       self.generator)
+        if self.sync_fn is not None:
+            # k-means starts from random rows: take rank 0's result so that processes whose
+            # random generators differ still start from the same codebook.
+            embed = self.sync_fn("broadcast", embed)
+            counts = self.sync_fn("broadcast", counts)
         self.embed.copy_(embed)
         self.embed_avg.copy_(embed)
         self.cluster_size.copy_(counts)

@@ -18,7 +18,7 @@ from skorch.history import History
 from ..codec.io import atomic_write
 
 __all__ = ["ResumableCheckpoint", "save_optimizer_state", "load_optimizer_state",
-           "latest_checkpoint"]
+           "latest_checkpoint", "write_checkpoint", "read_checkpoint"]
 
 
 def save_optimizer_state(optimizer, path):
@@ -66,6 +66,71 @@ def latest_checkpoint(dirname):
     return folder if folder.is_dir() else None
 
 
+def write_checkpoint(dirname, name, module, optimizer, history, keep=2):
+    """Write a checkpoint folder ``dirname/name`` and publish it as the latest.
+
+    The files are written to a hidden staging folder that is renamed into place before the
+    ``LATEST`` pointer is rewritten atomically, so a reader never sees a partial checkpoint.
+
+    Parameters
+    ----------
+    dirname : path-like
+        Folder of the checkpoints.
+    name : str
+        Name of this checkpoint (e.g. ``"epoch-0003"``).
+    module : torch.nn.Module
+        Saved to ``module.safetensors`` (a :class:`~mne_biocodec.codec.BioCodec` with its
+        config, via :func:`~mne_biocodec.codec.save_codec`).
+    optimizer : torch.optim.Optimizer
+        Saved to ``optimizer.safetensors`` with torch's RNG state.
+    history : skorch.history.History
+        Saved to ``history.json``.
+    keep : int, default=2
+        Complete checkpoints kept on disk.
+
+    Returns
+    -------
+    folder : Path
+        The published checkpoint.
+    """
+    from ..codec import BioCodec, save_codec
+
+    root = Path(dirname)
+    folder = root / name
+    staging = root / f".{name}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    if isinstance(module, BioCodec):
+        save_codec(module, staging / "module.safetensors")
+    else:
+        save_file({k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()},
+                  str(staging / "module.safetensors"))
+    save_optimizer_state(optimizer, staging / "optimizer.safetensors")
+    history.to_file(str(staging / "history.json"))
+    shutil.rmtree(folder, ignore_errors=True)
+    staging.rename(folder)
+    with atomic_write(root / "LATEST") as tmp:
+        tmp.write_text(name)
+    done = sorted(p for p in root.glob("epoch-*") if p.is_dir())
+    for old in done[:-keep]:
+        shutil.rmtree(old, ignore_errors=True)
+    return folder
+
+
+def read_checkpoint(folder, module, optimizer, device="cpu"):
+    """Load a checkpoint written by :func:`write_checkpoint` into ``module`` and ``optimizer``.
+
+    Returns
+    -------
+    history : skorch.history.History
+        The history saved with it.
+    """
+    folder = Path(folder)
+    module.load_state_dict(load_file(str(folder / "module.safetensors"), device=str(device)))
+    load_optimizer_state(optimizer, folder / "optimizer.safetensors", device)
+    return History.from_file(str(folder / "history.json"))
+
+
 class ResumableCheckpoint(Callback):
     """Save the module, optimizer and history at epoch ends; resume from them at fit start.
 
@@ -99,10 +164,7 @@ class ResumableCheckpoint(Callback):
         folder = latest_checkpoint(self.dirname) if self.resume else None
         if folder is None or len(net.history):
             return
-        net.module_.load_state_dict(load_file(str(folder / "module.safetensors"),
-                                              device=str(net.device)))
-        load_optimizer_state(net.optimizer_, folder / "optimizer.safetensors", net.device)
-        net.history = History.from_file(str(folder / "history.json"))
+        net.history = read_checkpoint(folder, net.module_, net.optimizer_, net.device)
         self.loaded_from_ = folder
 
     def on_epoch_end(self, net, **kwargs):
@@ -113,26 +175,5 @@ class ResumableCheckpoint(Callback):
 
     def save(self, net):
         """Write a checkpoint of ``net`` now and publish it."""
-        from ..codec import BioCodec, save_codec
-
-        root = Path(self.dirname)
-        name = f"epoch-{len(net.history):04d}"
-        folder = root / name
-        staging = root / f".{name}.partial"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        if isinstance(net.module_, BioCodec):
-            save_codec(net.module_, staging / "module.safetensors")
-        else:
-            save_file({k: v.detach().cpu().contiguous()
-                       for k, v in net.module_.state_dict().items()},
-                      str(staging / "module.safetensors"))
-        save_optimizer_state(net.optimizer_, staging / "optimizer.safetensors")
-        net.history.to_file(str(staging / "history.json"))
-        shutil.rmtree(folder, ignore_errors=True)
-        staging.rename(folder)
-        with atomic_write(root / "LATEST") as tmp:
-            tmp.write_text(name)
-        done = sorted(p for p in root.glob("epoch-*") if p.is_dir())
-        for old in done[:-self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+        write_checkpoint(self.dirname, f"epoch-{len(net.history):04d}", net.module_,
+                         net.optimizer_, net.history, keep=self.keep)

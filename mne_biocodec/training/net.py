@@ -12,6 +12,8 @@ __all__ = ["BioCodecNet"]
 
 #: Batch-level values recorded by :meth:`BioCodecNet.get_loss`, averaged per epoch.
 LOGGED_PARTS = ("l_t", "l_f", "l_w")
+#: Adam's betas in the reference recipe.
+ADAM_BETAS = (0.5, 0.9)
 
 
 class BioCodecNet(NeuralNet):
@@ -37,7 +39,7 @@ class BioCodecNet(NeuralNet):
 
     def __init__(self, module=BioCodec, criterion=CodecLoss, optimizer=torch.optim.Adam,
                  **kwargs):
-        kwargs.setdefault("optimizer__betas", (0.5, 0.9))
+        kwargs.setdefault("optimizer__betas", ADAM_BETAS)
         super().__init__(module, criterion=criterion, optimizer=optimizer, **kwargs)
 
     def get_default_callbacks(self):

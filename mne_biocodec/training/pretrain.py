@@ -1,6 +1,7 @@
 """Pretraining and fine-tuning a codec on single-channel segments."""
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,67 @@ def check_segments(segments, name="segments"):
             f"{segments.shape}. Build them with mne_biocodec.datasets.make_codec_segments."
         )
     return np.ascontiguousarray(segments, dtype=np.float32)
+
+
+def loss_windows(config):
+    """STFT windows of the codec loss for a codec config (EEG or EMG)."""
+    return EMG_WINDOWS if config.get("modality") == "emg" else EEG_WINDOWS
+
+
+@dataclass
+class _Run:
+    train_segments: np.ndarray
+    valid_segments: object
+    output_dir: Path
+    checkpoint_dir: Path
+    config: dict
+    init_codec: object
+    start_epoch: int
+    device: torch.device
+
+
+def prepare_run(train_segments, valid_segments, output_dir, *, config=None, init=None,
+                device=None, seed=0, resume=True, n_threads=None):
+    """What every training run does first (single-process and data-parallel alike).
+
+    Validates the segments, sets threads and seeds, resolves the codec config (from
+    ``init`` when fine-tuning) and finds the epoch to resume from.
+
+    Returns
+    -------
+    run : object
+        With ``train_segments``, ``valid_segments``, ``output_dir``, ``checkpoint_dir``,
+        ``config``, ``init_codec`` (or None), ``start_epoch`` and ``device``.
+    """
+    train_segments = check_segments(train_segments, "train_segments")
+    if valid_segments is not None:
+        valid_segments = check_segments(valid_segments, "valid_segments")
+    if n_threads is not None:
+        torch.set_num_threads(int(n_threads))
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    output_dir = Path(output_dir)
+    checkpoint_dir = output_dir / "checkpoints"
+    latest = latest_checkpoint(checkpoint_dir) if resume else None
+    start_epoch = 0 if latest is None else len(
+        json.loads((latest / "history.json").read_text()))
+    init_codec = None
+    if init is not None:
+        init_codec = init if isinstance(init, torch.nn.Module) else load_codec(init, "cpu")
+        config = init_codec.config
+    return _Run(train_segments, valid_segments, output_dir, checkpoint_dir,
+                dict(EEG_CONFIG, **(config or {})), init_codec, start_epoch,
+                default_device(device))
+
+
+def finish_run(output_dir, codec, history, extra_metadata=None):
+    """Write the trained codec (``codec.safetensors`` + JSON) and ``history.json``."""
+    codec.eval()
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    save_codec(codec, output_dir / "codec.safetensors", extra_metadata=extra_metadata)
+    with atomic_write(output_dir / "history.json") as tmp:
+        history.to_file(str(tmp))
 
 
 def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run", *,
@@ -90,27 +152,10 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
     net : BioCodecNet
         The fitted net; ``net.module_`` is the trained codec, ``net.history`` the curves.
     """
-    train_segments = check_segments(train_segments, "train_segments")
-    if valid_segments is not None:
-        valid_segments = check_segments(valid_segments, "valid_segments")
-    if n_threads is not None:
-        torch.set_num_threads(int(n_threads))
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    device = default_device(device)
-    output_dir = Path(output_dir)
-    checkpoint_dir = output_dir / "checkpoints"
-    if not resume or latest_checkpoint(checkpoint_dir) is None:
-        start_epoch = 0
-    else:
-        history = json.loads((latest_checkpoint(checkpoint_dir) / "history.json").read_text())
-        start_epoch = len(history)
-
-    init_codec = None
-    if init is not None:
-        init_codec = init if isinstance(init, torch.nn.Module) else load_codec(init, "cpu")
-        config = init_codec.config
-    config = dict(EEG_CONFIG, **(config or {}))
+    run = prepare_run(train_segments, valid_segments, output_dir, config=config, init=init,
+                      device=device, seed=seed, resume=resume, n_threads=n_threads)
+    train_segments, valid_segments = run.train_segments, run.valid_segments
+    config, checkpoint_dir = run.config, run.checkpoint_dir
 
     n_steps = steps_per_epoch or int(np.ceil(len(train_segments) / batch_size))
     sampler_kwargs = {}
@@ -137,7 +182,7 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
         module__config=config,
         criterion__time_weight=time_weight,
         criterion__freq_weight=freq_weight,
-        criterion__windows=EMG_WINDOWS if config.get("modality") == "emg" else EEG_WINDOWS,
+        criterion__windows=loss_windows(config),
         lr=lr,
         max_epochs=max_epochs,
         batch_size=batch_size,
@@ -145,23 +190,19 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
         train_split=(predefined_split(Dataset(valid_segments))
                      if valid_segments is not None else None),
         callbacks=callbacks,
-        device=str(device),
+        device=str(run.device),
         verbose=1 if progress else 0,
         **sampler_kwargs,
     )
     net.initialize()
-    if init_codec is not None:
-        net.module_.load_state_dict(init_codec.state_dict())
-    remaining = max_epochs - start_epoch
+    if run.init_codec is not None:
+        net.module_.load_state_dict(run.init_codec.state_dict())
+    remaining = max_epochs - run.start_epoch
     if remaining > 0:
         net.partial_fit(train_segments, None, epochs=remaining)
     elif resume:
         # Everything was trained already: load the final state without training.
         ckpt = dict(callbacks)["checkpoint"]
         ckpt.on_train_begin(net)
-    net.module_.eval()
-    output_dir.mkdir(parents=True, exist_ok=True)
-    save_codec(net.module_, output_dir / "codec.safetensors", extra_metadata=extra_metadata)
-    with atomic_write(output_dir / "history.json") as tmp:
-        net.history.to_file(str(tmp))
+    finish_run(run.output_dir, net.module_, net.history, extra_metadata)
     return net

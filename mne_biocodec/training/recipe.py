@@ -86,7 +86,36 @@ def _default_data_root():
     return candidate if candidate.is_dir() else None
 
 
-def train_from_recipe(recipe_path, out=None, max_epochs=None):
+def _prepare_data(recipe, out, sfreq):
+    """Training and held-out segments of a recipe, built once and cached in ``out``."""
+    from ..codec.io import atomic_write
+
+    cache = out / "segments.npz"
+    if cache.is_file():
+        data = np.load(cache, allow_pickle=False)
+        return data["train"], data["valid"], json.loads((out / "data.json").read_text())
+    t0 = time.time()
+    train, train_names, train_seconds = build_segments(
+        "train", recipe["modality"], recipe["segment_seconds"], sfreq)
+    heldout, heldout_names, _ = build_segments("heldout", recipe["modality"], 5.0, sfreq)
+    rng = np.random.default_rng(recipe["seed"])
+    pick = rng.choice(len(heldout), size=min(recipe["valid_segments"], len(heldout)),
+                      replace=False)
+    valid = heldout[np.sort(pick)]
+    meta = {"train_recordings": train_names, "heldout_recordings": heldout_names,
+            "train_channel_hours": train_seconds / 3600,
+            "n_train_segments": int(len(train)), "n_valid_segments": int(len(valid)),
+            "segment_seconds": recipe["segment_seconds"],
+            "prepare_seconds": time.time() - t0}
+    # The cache is published after its description, so that a present cache is complete.
+    with atomic_write(out / "data.json") as tmp:
+        tmp.write_text(json.dumps(meta, indent=2))
+    with atomic_write(cache) as tmp:
+        np.savez(tmp, train=train, valid=valid)
+    return train, valid, meta
+
+
+def train_from_recipe(recipe_path, out=None, max_epochs=None, distributed=False):
     """Train (or resume) the codec a recipe describes.
 
     Parameters
@@ -98,6 +127,11 @@ def train_from_recipe(recipe_path, out=None, max_epochs=None):
         checkpoints, the codec and ``curve.json``.
     max_epochs : int | None
         Overrides the recipe's ``max_epochs``.
+    distributed : bool, default=False
+        Train data-parallel over the processes of a ``torchrun`` launch
+        (:func:`~mne_biocodec.training.distributed.pretrain_codec_distributed`; the
+        recipe's ``batch_size`` is then the global batch). Rank 0 builds the segment cache
+        while the others wait.
 
     Returns
     -------
@@ -112,6 +146,7 @@ def train_from_recipe(recipe_path, out=None, max_epochs=None):
     import torch
 
     from ..codec import EEG_CONFIG, EMG_CONFIG
+    from ..codec.io import atomic_write
     from .pretrain import pretrain_codec
 
     mne.set_log_level("error")
@@ -124,31 +159,28 @@ def train_from_recipe(recipe_path, out=None, max_epochs=None):
     sfreq = config["sample_rate"]
     torch.set_num_threads(recipe.get("n_threads", 2))
 
-    cache = out / "segments.npz"
-    if cache.is_file():
-        data = np.load(cache, allow_pickle=False)
-        train, valid = data["train"], data["valid"]
-        meta = json.loads((out / "data.json").read_text())
-    else:
-        t0 = time.time()
-        train, train_names, train_seconds = build_segments(
-            "train", recipe["modality"], recipe["segment_seconds"], sfreq)
-        heldout, heldout_names, _ = build_segments("heldout", recipe["modality"], 5.0, sfreq)
-        rng = np.random.default_rng(recipe["seed"])
-        pick = rng.choice(len(heldout), size=min(recipe["valid_segments"], len(heldout)),
-                          replace=False)
-        valid = heldout[np.sort(pick)]
-        meta = {"train_recordings": train_names, "heldout_recordings": heldout_names,
-                "train_channel_hours": train_seconds / 3600,
-                "n_train_segments": int(len(train)), "n_valid_segments": int(len(valid)),
-                "segment_seconds": recipe["segment_seconds"],
-                "prepare_seconds": time.time() - t0}
-        np.savez(cache, train=train, valid=valid)
-        (out / "data.json").write_text(json.dumps(meta, indent=2))
-    print(f"{len(train)} training segments ({meta['train_channel_hours']:.1f} channel-hours), "
-          f"{len(valid)} held-out validation segments", flush=True)
+    rank, joined = 0, False
+    if distributed:
+        import torch.distributed as dist
+
+        from .distributed import init_distributed
+
+        already = dist.is_initialized()
+        rank, world_size, _ = init_distributed()
+        joined = dist.is_initialized() and not already  # leave the group we joined
+        if rank == 0:
+            _prepare_data(recipe, out, sfreq)  # the others read the cache it writes
+        if world_size > 1:
+            dist.barrier()
+    train, valid, meta = _prepare_data(recipe, out, sfreq)
+    if rank == 0:
+        print(f"{len(train)} training segments ({meta['train_channel_hours']:.1f} "
+              f"channel-hours), {len(valid)} held-out validation segments", flush=True)
     t0 = time.time()
-    net = pretrain_codec(
+    if distributed:
+        from .distributed import pretrain_codec_distributed
+    fit = pretrain_codec_distributed if distributed else pretrain_codec
+    fit(
         train, valid, out, config=config, max_epochs=recipe["max_epochs"],
         steps_per_epoch=recipe["steps_per_epoch"], batch_size=recipe["batch_size"],
         lr=recipe["lr"], time_weight=recipe["time_weight"],
@@ -157,9 +189,15 @@ def train_from_recipe(recipe_path, out=None, max_epochs=None):
         n_threads=recipe.get("n_threads"),
         extra_metadata={"recipe": recipe, "train_recordings": meta["train_recordings"],
                         "train_channel_hours": meta["train_channel_hours"]})
+    if joined:
+        dist.destroy_process_group()
+    if rank != 0:
+        return out
+    history = json.loads((out / "history.json").read_text())
     curve = [{"epoch": i + 1, "steps": h.get("train_steps"), "train_loss": h["train_loss"],
               "valid_r": h.get("valid_r"), "valid_si_sdr": h.get("valid_si_sdr"),
-              "dur": h.get("dur")} for i, h in enumerate(net.history)]
-    (out / "curve.json").write_text(json.dumps(curve, indent=2))
+              "dur": h.get("dur")} for i, h in enumerate(history)]
+    with atomic_write(out / "curve.json") as tmp:
+        tmp.write_text(json.dumps(curve, indent=2))
     print(json.dumps(curve[-1]), f"{time.time() - t0:.0f} s", flush=True)
     return out
