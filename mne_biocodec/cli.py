@@ -65,7 +65,7 @@ def _resolve_codec(source, device=None):
     return codec, weights_file
 
 
-def _read_recording(path):
+def _read_recording(path, preload=True):
     import mne
 
     path = Path(path)
@@ -74,7 +74,7 @@ def _read_recording(path):
     if path.is_dir() and path.suffix.lower() not in (".ds", ".mff"):
         raise CLIError(f"recording {str(path)!r} is a folder; pass a recording file.")
     try:
-        return mne.io.read_raw(path, preload=True, verbose="error")
+        return mne.io.read_raw(path, preload=preload, verbose="error")
     except Exception as err:  # readers raise many types for foreign content
         detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
         raise CLIError(
@@ -100,12 +100,13 @@ def _summary(tokens, metadata, path):
 def _cmd_encode(args):
     from .tokenfile import TOKEN_SUFFIX, encode_raw, read_tokens, write_tokens
 
-    raw = _read_recording(args.recording)
+    # Not preloaded: long recordings are then read chunk by chunk (--chunk-seconds).
+    raw = _read_recording(args.recording, preload=False)
     codec, weights_file = _resolve_codec(args.codec, device=args.device)
     out = Path(args.output) if args.output else Path(Path(args.recording).name.split(".")[0]
                                                      + TOKEN_SUFFIX)
     tokens = encode_raw(raw, codec, n_q=args.n_q, picks=args.picks, device=args.device,
-                        progress=_progress_enabled())
+                        progress=_progress_enabled(), chunk_seconds=args.chunk_seconds)
     types = raw.get_channel_types(picks=tokens.ch_names)
     write_tokens(out, tokens, codec, tokens.ch_names, types,
                  meas_date=raw.info["meas_date"],
@@ -117,6 +118,18 @@ def _cmd_encode(args):
     print(f"encoded {Path(args.recording).name}: {_summary(tokens, metadata, out)}"
           + (f"; {dropped} channels of other types left out" if dropped else ""))
     return 0
+
+
+def _chunk_seconds_arg(text):
+    if text == "auto":
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or seconds >= 0; got {text!r}")
+    return value
 
 
 def _output_format(path, fmt):
@@ -390,6 +403,10 @@ def _build_parser():
                      help="channel names or types (default: every channel of the codec's "
                           "modality)")
     enc.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    enc.add_argument("--chunk-seconds", type=_chunk_seconds_arg, default="auto",
+                     help="encode chunk by chunk in bounded memory, SECONDS per chunk; 0 "
+                          "encodes the whole recording at once (default: auto, 60-s chunks "
+                          "for recordings longer than 10 min)")
     enc.set_defaults(func=_cmd_encode)
 
     dec = sub.add_parser("decode", help="decode a token file into a FIF or EDF recording",

@@ -143,3 +143,19 @@ def test_streaming_errors(default_codec, codec_rate_signals):
     with pytest.raises(ValueError, match="chunk_seconds must be 'auto'"):
         encode_raw(mne.io.RawArray(np.zeros((1, 1000)), mne.create_info(1, 250.0, "eeg"),
                                    verbose="error"), default_codec, chunk_seconds="always")
+
+
+def test_cli_encode_chunk_seconds(tmp_path, default_codec):
+    from mne_biocodec.cli import main
+    from mne_biocodec.tokenfile import read_tokens
+
+    names = ["C3..", "Cz..", "C4.."]
+    out = tmp_path / "rec.bctok"
+    assert main(["encode", str(sample_path()), "-o", str(out), "--picks", *names,
+                 "--chunk-seconds", "45.5"]) == 0
+    tokens, _ = read_tokens(out)
+    raw = mne.io.read_raw_edf(sample_path(), preload=False, verbose="error")
+    expected = stream_tokenize(raw, default_codec, picks=names, chunk_seconds=1000)
+    np.testing.assert_array_equal(tokens.codes, expected.codes)
+    with pytest.raises(SystemExit):
+        main(["encode", str(sample_path()), "--chunk-seconds", "-3"])
