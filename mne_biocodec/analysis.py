@@ -228,7 +228,12 @@ class Reconstruction:
         """``{n_q: {"pearson_r"|"si_sdr"|"prd"|"nmse": ndarray (n_epochs, n_chans)}}``, each
         value over the whole epoch (computed once)."""
         if self._metrics is None:
-            self._metrics = {k: reconstruction_metrics(self.original, v)
+            # The metrics' eps terms assume unit-scale signals; in volts (sums of squares
+            # ~1e-7) they would bias r and SI-SDR. All four metrics are invariant to a scale
+            # common to both signals, so divide both by the original's standard deviation.
+            std = self.original.std(axis=-1, keepdims=True)
+            std = np.where(std > 0, std, 1.0)
+            self._metrics = {k: reconstruction_metrics(self.original / std, v / std)
                              for k, v in sorted(self.decoded.items())}
         return self._metrics
 

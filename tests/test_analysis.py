@@ -107,6 +107,10 @@ def test_reconstruct_per_n_q(sample_epochs, sample_tokens, default_codec):
     assert rec.metrics[6]["si_sdr"].shape == (4, 3)
     assert r[1] < r[2] < r[6] and r[6] > 0.85
     assert "SI-SDR" in rec.summary()
+    # Metrics do not depend on the unit (volts here, µV below).
+    rec_uv = type(rec)(rec.original * 1e6, {6: rec.decoded[6] * 1e6}, rec.sfreq)
+    np.testing.assert_allclose(rec_uv.metrics[6]["si_sdr"], rec.metrics[6]["si_sdr"],
+                               rtol=1e-9)
 
 
 def test_rate_distortion(default_codec):
