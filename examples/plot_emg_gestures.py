@@ -1,7 +1,7 @@
 """
-=====================================================
+========================================================
 Decode hand gestures from surface EMG with the EMG codec
-=====================================================
+========================================================
 
 The UCI "EMG data for gestures" recordings (Lobov et al., 2018) hold 8 forearm channels of
 a MYO armband while a person holds six gestures (rest, fist, wrist flexion and extension,
