@@ -237,5 +237,17 @@ def _optional_toctree_entries(app, docname, source):
     source[0] = _OPTIONAL_ENTRY.sub(keep, source[0])
 
 
+#: Substitutions that link to pages other parts of the project add; plain text until the page
+#: exists, so that the build never refers to a missing document.
+OPTIONAL_LINKS = {
+    "scale_guide": ("scale", "the scale-out guide"),
+    "benchmark_results": ("benchmark_results", "the MOABB benchmark results page"),
+}
+rst_epilog = "\n".join(
+    f".. |{key}| replace:: :doc:`{text} </{page}>`" if (HERE / f"{page}.rst").is_file()
+    else f".. |{key}| replace:: {text}"
+    for key, (page, text) in OPTIONAL_LINKS.items()) + "\n"
+
+
 def setup(app):
     app.connect("source-read", _optional_toctree_entries)
