@@ -137,6 +137,7 @@ ax.invert_yaxis()
 # 2016 pairs of this recording, best in the beta and alpha bands) and its topography. Part
 # of it is the common fall-off with electrode distance, but most of the agreement remains
 # with distance partialled out (0.91). Only the ranking is meaningful, not the absolute
-# value: unrelated signals already reach a similarity of about 0.35. This is the structure that the tokenizer's default spatial features, and the
-# channel-attention layer of :class:`~mne_biocodec.BioCodecClassifier`, build on.
+# value: unrelated signals already reach a similarity of about 0.35. This is the structure
+# that the tokenizer's default spatial features, and the channel-attention layer of
+# :class:`~mne_biocodec.BioCodecClassifier`, build on.
 plt.show()
