@@ -18,7 +18,9 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["mne_biocodec", "mne_biocodec.*"]),
     package_data={"mne_biocodec": ["pretrained/*.safetensors", "pretrained/*.json",
-                                   "pretrained/*.md", "data/*.edf", "data/*.md"]},
+                                   "pretrained/*.md", "data/*.edf", "data/*.md",
+                                   # MOABB pipeline files: a folder, not a package
+                                   "moabb/pipelines/*.py"]},
     include_package_data=True,
     install_requires=[
         "numpy>=1.24",

@@ -10,6 +10,7 @@ Examples
     mne-biocodec decode rec.bctok -o rec_decoded.edf
     mne-biocodec info                                   # versions, device, shipped codecs
     mne-biocodec pretrain recipes/biocodec-eeg.json --out runs/biocodec-eeg
+    mne-biocodec benchmark --dataset PhysionetMI --subjects 1 2 --out results  # MOABB, offline
     mne-biocodec encode-corpus recordings/ -o tokens/     # a whole corpus, on Dask
 
 Errors the user can fix (missing or unreadable files, channel types the codec does not take,
@@ -376,6 +377,27 @@ def _cmd_pretrain(args):
     return 0
 
 
+# -- benchmark ------------------------------------------------------------------------------
+def _cmd_benchmark(args):
+    from .moabb import run_benchmark, run_cross_subject, run_low_resource
+
+    common = dict(dataset=args.dataset, paradigm=args.paradigm, subjects=args.subjects,
+                  output_dir=args.out, cache_dir=args.cache_dir, n_classes=args.n_classes,
+                  classifier_params=({"max_epochs": args.max_epochs}
+                                     if args.max_epochs else None))
+    if args.evaluation != "none":
+        run_benchmark(evaluation=args.evaluation, pipelines=args.pipelines,
+                      n_splits=args.n_splits, **common)
+    if args.cross_subject:
+        run_cross_subject(pipelines=args.pipelines, n_splits=args.n_splits or 5, **common)
+    if args.low_resource:
+        from .moabb.protocols import LOW_RESOURCE_PIPELINES
+
+        run_low_resource(pipelines=args.pipelines or LOW_RESOURCE_PIPELINES,
+                         n_per_class=args.n_per_class, n_perms=args.n_perms, **common)
+    return 0
+
+
 # -- parser ---------------------------------------------------------------------------------
 def _build_parser():
     from ._version import __version__
@@ -481,6 +503,47 @@ def _build_parser():
                      help="extra attempts of a failed recording (default: 1)")
     cor.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     cor.set_defaults(func=_cmd_encode_corpus)
+
+    ben = sub.add_parser(
+        "benchmark", help="offline MOABB decoding benchmark (BioCodec vs classic pipelines)",
+        description="Evaluate the BioCodec pipelines and MOABB's classic ones (CSP+LDA, "
+                    "TS+LR, SSVEP_TS+LR, SSVEP_CCA) with a MOABB evaluation, offline, and "
+                    "write per-subject scores (CSV), a JSON, a markdown table and a plot. "
+                    "--cross-subject adds the BioCodec paper's subject folds, --low-resource "
+                    "a learning curve in training trials per class.")
+    ben.add_argument("--dataset", default="PhysionetMI",
+                     help="MOABB dataset class name (default: PhysionetMI, read offline)")
+    ben.add_argument("--paradigm", default="LeftRightImagery",
+                     help="MOABB paradigm class name (default: LeftRightImagery)")
+    ben.add_argument("--subjects", nargs="+", type=int, default=None,
+                     help="subjects (default: all available)")
+    ben.add_argument("--evaluation", default="within-session",
+                     choices=("within-session", "cross-session", "cross-subject", "none"),
+                     help="MOABB evaluation, or none to run only the options below "
+                          "(default: within-session)")
+    ben.add_argument("--pipelines", nargs="+", default=None,
+                     help="pipeline names (default: all for the paradigm)")
+    ben.add_argument("--n-classes", type=int, default=None, dest="n_classes",
+                     help="classes (the dataset's first N events)")
+    ben.add_argument("--n-splits", type=int, default=None, dest="n_splits",
+                     help="folds (default: MOABB's; 5 subject folds with --cross-subject)")
+    ben.add_argument("--max-epochs", type=int, default=None, dest="max_epochs",
+                     help="training epochs of BioCodecClassifier (default: 20)")
+    ben.add_argument("--cross-subject", action="store_true", dest="cross_subject",
+                     help="also run subject folds scored by balanced accuracy, Cohen's kappa "
+                          "and weighted F1")
+    ben.add_argument("--low-resource", action="store_true", dest="low_resource",
+                     help="also run the within-subject learning curve")
+    ben.add_argument("--n-per-class", nargs="+", type=int, default=(5, 10, 15),
+                     dest="n_per_class",
+                     help="training trials per class of the learning curve (default: 5 10 15)")
+    ben.add_argument("--n-perms", type=int, default=10, dest="n_perms",
+                     help="repetitions of the learning curve per subject (default: 10)")
+    ben.add_argument("--cache-dir", default=None, dest="cache_dir",
+                     help="token cache folder of the BioCodec estimators")
+    ben.add_argument("--out", default="benchmark-results",
+                     help="output folder (default: ./benchmark-results)")
+    ben.set_defaults(func=_cmd_benchmark)
     return parser
 
 

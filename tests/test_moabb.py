@@ -1,0 +1,211 @@
+"""MOABB integration: the offline PhysionetMI, the pipelines and pipeline files, the benchmark.
+
+Real data, offline. The end-to-end runs keep 8 sensorimotor channels and 3 folds so that
+tokenising (most of the cost) stays a few seconds.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("moabb")
+
+from moabb.paradigms import LeftRightImagery, MotorImagery  # noqa: E402
+
+from mne_biocodec.moabb import (PIPELINES_DIR, CoherenceMatrices, OfflinePhysionetMI,  # noqa: E402
+                                count_trainable_parameters, make_pipelines, pipeline_input,
+                                run_benchmark, run_cross_subject, run_low_resource)
+
+CHANNELS = ["FC3", "FC4", "C3", "Cz", "C4", "CP3", "CPz", "CP4"]
+
+
+@pytest.fixture(scope="module")
+def lr_paradigm():
+    """MOABB's left/right imagery defaults (8-32 Hz, 0-3 s) on 8 channels."""
+    return LeftRightImagery(channels=CHANNELS)
+
+
+@pytest.fixture(scope="module")
+def lr_data(data_root, lr_paradigm):
+    X, y, meta = lr_paradigm.get_data(OfflinePhysionetMI(), subjects=[1])
+    return X, y
+
+
+# -- dataset -----------------------------------------------------------------------------------
+def test_offline_physionet_reads_only_present_runs(data_root):
+    ds = OfflinePhysionetMI()
+    assert ds.subject_list == [1, 2, 3, 4, 5]
+    assert ds.present_runs(1) == [4, 8, 12, 6, 10, 14]
+    assert ds.present_runs(3) == [4, 8, 12]
+    X, y, meta = LeftRightImagery().get_data(ds, subjects=[1, 2, 3, 4, 5])
+    assert X.shape == (225, 64, 481)  # 45 trials x 64 channels x 3 s at 160 Hz
+    assert meta.groupby("subject").size().to_dict() == {s: 45 for s in range(1, 6)}
+    assert set(y) == {"left_hand", "right_hand"}
+    assert sorted(meta["run"].unique()) == ["0", "1", "2"]  # MOABB's names of runs 4, 8, 12
+    # all four imagery classes of subject 1 (the only one with the hands/feet runs here)
+    X4, y4, _ = MotorImagery(events=["left_hand", "right_hand", "feet", "hands"],
+                             n_classes=4).get_data(ds, subjects=[1])
+    assert sorted(set(y4)) == ["feet", "hands", "left_hand", "right_hand"]
+    assert len(y4) == 90
+
+
+def test_offline_physionet_never_downloads(data_root, tmp_path):
+    ds = OfflinePhysionetMI(subjects=[2])
+    with pytest.raises(FileNotFoundError, match="S002R06.edf"):
+        ds._load_data(2, [6])
+    assert ds.data_path(2)[0].endswith("S002R01.edf")
+    with pytest.raises(FileNotFoundError, match="EEGMMI subject 1"):
+        OfflinePhysionetMI(subjects=[1], path=tmp_path)
+    assert OfflinePhysionetMI(path=tmp_path).subject_list == []
+    with pytest.raises(ValueError, match="1-109"):
+        OfflinePhysionetMI(subjects=[200])
+
+
+# -- pipelines ---------------------------------------------------------------------------------
+def test_pipeline_files_load_with_moabb():
+    from moabb.pipelines.utils import generate_paradigms, parse_pipelines_from_directory
+
+    configs = parse_pipelines_from_directory(str(PIPELINES_DIR))
+    names = {c["name"] for c in configs}
+    assert names == {"BioCodec+LR", "BioCodec+TS+LR", "BioCodecClassifier", "BioCodec-FB+LR"}
+    paradigms = generate_paradigms(configs)
+    assert set(paradigms["LeftRightImagery"]) == {"BioCodec+LR", "BioCodec+TS+LR",
+                                                  "BioCodecClassifier"}
+    assert list(paradigms["FilterBankSSVEP"]) == ["BioCodec-FB+LR"]
+    for config in configs:
+        params = config["pipeline"].get_params()
+        rates = [v for k, v in params.items() if k.endswith("sfreq")]
+        assert rates and all(r == 250.0 for r in rates), config["name"]
+
+
+def test_make_pipelines_and_inputs():
+    imagery = make_pipelines("LeftRightImagery", sfreq=160.0)
+    assert list(imagery) == ["BioCodec+LR", "BioCodec+TS+LR", "BioCodecClassifier",
+                             "CSP+LDA", "TS+LR"]
+    assert {pipeline_input(p) for p in imagery.values()} == {"array"}
+    ssvep = make_pipelines("SSVEP", sfreq=256.0, names=["BioCodec-FB+LR", "SSVEP_TS+LR",
+                                                        "SSVEP_CCA", "TS+LR"])
+    assert [pipeline_input(p) for p in ssvep.values()] == ["filterbank", "filterbank",
+                                                          "epochs", "array"]
+    # MOABB's reference settings
+    assert imagery["CSP+LDA"].named_steps["csp"].nfilter == 6
+    assert imagery["TS+LR"].named_steps["cov"].estimator == "oas"
+    assert imagery["TS+LR"].named_steps["lr"].C == 1.0
+    with pytest.raises(ValueError, match="unknown pipeline names"):
+        make_pipelines("imagery", names=["EEGNet"])
+    with pytest.raises(ValueError, match="paradigm must be one of"):
+        make_pipelines("P300")
+
+
+def test_coherence_matrices_and_parameter_counts(lr_data, default_codec):
+    from mne_biocodec import BioCodecTokenizer
+
+    X, y = lr_data
+    X = X[:12]
+    feats = BioCodecTokenizer(codec=default_codec, sfreq=160.0,
+                              output="spatial").fit_transform(X)
+    n = len(CHANNELS)
+    assert feats.shape == (12, n * (n - 1) // 2 + n)
+    cm = CoherenceMatrices(use_scale=True).fit(feats)
+    assert cm.n_chans_ == n
+    mats = cm.transform(feats)
+    assert mats.shape == (12, n, n)
+    np.testing.assert_allclose(mats, np.swapaxes(mats, 1, 2))
+    assert np.linalg.eigvalsh(mats).min() > 0
+    corr = CoherenceMatrices().fit_transform(feats)  # scales present, unused
+    np.testing.assert_allclose(np.diagonal(corr, axis1=1, axis2=2), 1.0)
+    np.testing.assert_allclose(CoherenceMatrices(log_scale=False).fit_transform(
+        feats[:, :n * (n - 1) // 2]), corr)
+    with pytest.raises(ValueError, match="not the output of BioCodecTokenizer"):
+        CoherenceMatrices().fit(feats[:, :-1])
+    with pytest.raises(ValueError, match="needs the log scales"):
+        CoherenceMatrices(log_scale=False, use_scale=True).fit(feats)
+
+    ts_lr = make_pipelines("imagery", names=["TS+LR"])["TS+LR"].fit(lr_data[0], lr_data[1])
+    assert count_trainable_parameters(ts_lr) == n * (n + 1) // 2 + 1  # coef_ + intercept_
+    csp = make_pipelines("imagery", names=["CSP+LDA"])["CSP+LDA"].fit(lr_data[0], lr_data[1])
+    assert count_trainable_parameters(csp) == 6 * n + 6 + 1  # filters_, coef_, intercept_
+
+
+# -- benchmark end to end ----------------------------------------------------------------------
+def _check_outputs(paths, n_rows, pipelines):
+    scores = pd.read_csv(paths["csv"])
+    assert len(scores) == n_rows
+    assert set(scores["pipeline"]) == set(pipelines)
+    payload = json.loads(paths["json"].read_text())
+    assert {row["pipeline"] for row in payload["summary"]} == set(pipelines)
+    table = paths["md"].read_text()
+    assert all(f"| {name} |" in table for name in pipelines)
+    assert paths["png"].stat().st_size > 5000
+    return scores, payload
+
+
+def test_run_benchmark_physionet_within_session(data_root, lr_paradigm, tmp_path):
+    result = run_benchmark("PhysionetMI", lr_paradigm, subjects=[1],
+                           pipelines=["BioCodec+LR", "TS+LR"], n_splits=3,
+                           output_dir=tmp_path, verbose=False)
+    scores, payload = _check_outputs(result["paths"], 2, ["BioCodec+LR", "TS+LR"])
+    assert scores["score"].between(0.0, 1.0).all()
+    # eegmmidb subject 1: the codec saw its executed/baseline runs, not these imagery runs
+    assert scores["codec_saw_subject"].all()
+    assert "never the imagery runs" in result["table"]
+    assert payload["config"]["metric"] == "roc_auc"
+    assert payload["config"]["paradigm_settings"]["filters"] == [[8, 32]]
+    n = len(CHANNELS)
+    assert result["summary"].loc["TS+LR", "n_params"] == n * (n + 1) // 2 + 1
+    assert result["summary"].loc["BioCodec+LR", "n_params"] == n * (n - 1) // 2 + n + 1
+    # a clearly decodable subject: both well above chance
+    assert (scores["score"] > 0.7).all()
+    with pytest.raises(ValueError, match="at least 2 sessions"):
+        run_benchmark("PhysionetMI", lr_paradigm, subjects=[1], evaluation="cross-session",
+                      output_dir=tmp_path, verbose=False)
+    with pytest.raises(ValueError, match="evaluation must be one of"):
+        run_benchmark(evaluation="within-subject", output_dir=tmp_path)
+
+
+def test_cli_benchmark_kalunga_ssvep(data_root, tmp_path, capsys):
+    from mne_biocodec.cli import main
+
+    pipelines = ["BioCodec+LR", "SSVEP_TS+LR", "SSVEP_CCA"]
+    status = main(["benchmark", "--dataset", "Kalunga2016", "--paradigm", "SSVEP",
+                   "--n-classes", "3", "--subjects", "1", "--pipelines", *pipelines,
+                   "--n-splits", "3", "--out", str(tmp_path)])
+    assert status == 0
+    stem = tmp_path / "Kalunga2016_SSVEP-3class_within-session"
+    paths = {"csv": tmp_path / f"{stem.name}_scores.csv", "json": stem.with_suffix(".json"),
+             "md": stem.with_suffix(".md"), "png": stem.with_suffix(".png")}
+    scores, payload = _check_outputs(paths, 3, pipelines)
+    assert payload["config"]["classes"] == ["13", "17", "21"]
+    # CCA needs no training and finds the stimulation frequency well above chance (1/3)
+    assert scores.set_index("pipeline").loc["SSVEP_CCA", "score"] > 0.5
+    assert "SSVEP_CCA" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as err:
+        main(["benchmark", "--dataset", "NoSuchDataset", "--out", str(tmp_path)])
+    assert err.value.code == 2
+
+
+def test_cross_subject_folds_and_low_resource_curve(data_root, lr_paradigm, tmp_path):
+    pipelines = ["BioCodec+LR", "TS+LR"]
+    cross = run_cross_subject("PhysionetMI", lr_paradigm, subjects=[1, 2],
+                              pipelines=pipelines, output_dir=tmp_path, verbose=False)
+    scores = cross["scores"]
+    assert len(scores) == 4 and sorted(scores["fold"].unique()) == [0, 1]
+    assert {tuple(t) for t in scores["test_subjects"]} == {(1,), (2,)}
+    for metric in ("balanced_accuracy", "cohen_kappa", "f1_weighted", "roc_auc"):
+        assert scores[metric].between(-1.0, 1.0).all()
+    assert "Cohen's kappa" in cross["table"] and "n folds" in cross["table"]
+
+    low = run_low_resource("PhysionetMI", lr_paradigm, subjects=[1], pipelines=pipelines,
+                           n_per_class=(5, 10), n_perms=2, output_dir=tmp_path, verbose=False)
+    rows = low["scores"]
+    assert len(rows) == 2 * 2 * 2  # pipelines x sizes x permutations
+    assert set(rows["n_train"]) == {10, 20}
+    # the same splits for every pipeline: one fixed test set per permutation
+    tests = rows.groupby("permutation")["test_trials"].nunique()
+    assert (tests == 1).all() and rows["test_trials"].nunique() == 2
+    assert low["paths"]["png"].is_file()
+    with pytest.raises(ValueError, match="do not fit"):
+        run_low_resource("PhysionetMI", lr_paradigm, subjects=[1], pipelines=["TS+LR"],
+                         n_per_class=(5, 30), output_dir=tmp_path, verbose=False)
