@@ -221,7 +221,7 @@ def test_plot_reconstruction(sample_epochs, default_codec):
         plot_reconstruction(rec, picks=["Cz"])
 
 
-def test_plot_rate_distortion(default_codec, rng):
+def test_plot_rate_distortion():
     from mne_biocodec.analysis import RateDistortion
     from mne_biocodec.viz import plot_rate_distortion
 
