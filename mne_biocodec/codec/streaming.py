@@ -68,7 +68,8 @@ class _ConvStream:
         if n_out <= 0:
             return _empty_like(x, self.out_chs)
         out = self.module.conv(buf[..., : (n_out - 1) * self.stride + self.kernel])
-        self.pending = None if final else buf[..., n_out * self.stride:]
+        # A copy: a view would keep the whole chunk's buffer alive until the next chunk.
+        self.pending = None if final else buf[..., n_out * self.stride:].clone()
         return out
 
 
@@ -86,7 +87,7 @@ class _ResidualStream:
         branch = self.block.push(x, final)
         n_out = branch.shape[-1]
         out = self.skip[..., :n_out] + branch
-        self.skip = self.skip[..., n_out:]
+        self.skip = self.skip[..., n_out:].clone()
         return out
 
 
