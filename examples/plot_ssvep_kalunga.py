@@ -54,7 +54,7 @@ print(load_kalunga_raw(3))  # one subject's recording, as a check that the files
 paradigm = FilterBankSSVEP(n_classes=4)
 X_bands, y, meta = paradigm.get_data(Kalunga2016(), subjects=subjects)
 subject = meta["subject"].to_numpy()
-band_names = [f"{lo + 0.5:.0f} Hz band" for lo, _ in paradigm.filters]
+band_names = [f"{(lo + hi) / 2:.0f} Hz" for lo, hi in paradigm.filters]
 print(X_bands.shape, "classes:", sorted(map(str, set(y))), "bands:", paradigm.filters)
 
 # %%
@@ -68,6 +68,7 @@ power = np.array([[welch(X_bands[(subject == 3) & (y == c), oz, :, b], fs=sfreq)
 fig, ax = plt.subplots(figsize=(6, 3))
 im = ax.imshow(np.log10(power / power.min(axis=0)), cmap="magma")
 ax.set_xticks(range(len(band_names)), band_names)
+ax.set_xlabel("band of the filter bank")
 ax.set_yticks(range(len(classes)), [f"looking at {c}" for c in classes])
 fig.colorbar(im, label="log10 power / band minimum")
 ax.set_title("Subject 3, Oz")
