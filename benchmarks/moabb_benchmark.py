@@ -86,17 +86,19 @@ def main(argv=None):
             tmp.write_text(json.dumps(summary, indent=1, default=str))
         print(f"[{time.time() - t0:.0f} s] {key} done", flush=True)
 
+    # MOABB's HDF5 store kept in OUT/moabb-hdf5: an interrupted run resumes where it stopped
+    moabb = {**common, "overwrite": False}
     if "within" in args.parts:
         record("within", run_benchmark("PhysionetMI", "LeftRightImagery", MI_SUBJECTS,
-                                       "within-session", **common))
+                                       "within-session", **moabb))
     if "mi4" in args.parts:
         record("mi4", run_benchmark("PhysionetMI", "MotorImagery", [1], "within-session",
-                                    n_classes=4, **common))
+                                    n_classes=4, **moabb))
     if "ssvep" in args.parts:
         record("ssvep4", run_benchmark("Kalunga2016", "SSVEP", SSVEP_SUBJECTS,
-                                       "within-session", n_classes=4, **common))
+                                       "within-session", n_classes=4, **moabb))
         record("ssvep3", run_benchmark("Kalunga2016", "SSVEP", SSVEP_SUBJECTS,
-                                       "within-session", n_classes=3, **common))
+                                       "within-session", n_classes=3, **moabb))
     if "cross" in args.parts:
         record("cross", run_cross_subject("PhysionetMI", "LeftRightImagery", MI_SUBJECTS,
                                           n_splits=5, **common))

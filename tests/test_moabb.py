@@ -118,6 +118,9 @@ def test_coherence_matrices_and_parameter_counts(lr_data, default_codec):
     np.testing.assert_allclose(np.diagonal(corr, axis1=1, axis2=2), 1.0)
     np.testing.assert_allclose(CoherenceMatrices(log_scale=False).fit_transform(
         feats[:, :n * (n - 1) // 2]), corr)
+    normed = CoherenceMatrices(use_scale=True, normalize=True).fit_transform(feats)
+    np.testing.assert_allclose(np.trace(normed, axis1=1, axis2=2), n)
+    np.testing.assert_allclose(normed / normed[:, :1, :1], mats / mats[:, :1, :1])
     with pytest.raises(ValueError, match="not the output of BioCodecTokenizer"):
         CoherenceMatrices().fit(feats[:, :-1])
     with pytest.raises(ValueError, match="needs the log scales"):

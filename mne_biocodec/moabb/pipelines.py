@@ -47,6 +47,9 @@ class CoherenceMatrices(TransformerMixin, BaseEstimator):
     use_scale : bool, default=False
         Multiply rows and columns by the channels' robust scales (needs ``log_scale``),
         giving covariance-like matrices that carry band power; False keeps correlations.
+    normalize : bool, default=False
+        Divide each matrix by its mean diagonal (trace / n_chans): with ``use_scale``, the
+        channels' relative power stays and the epoch's overall amplitude goes.
     shrinkage : float, default=0.01
         Weight of the identity mixed into each correlation, ``(1 - s) R + s I``: a
         correlation of token streams can be rank-deficient for short epochs.
@@ -59,9 +62,10 @@ class CoherenceMatrices(TransformerMixin, BaseEstimator):
         Features per epoch seen in ``fit``.
     """
 
-    def __init__(self, log_scale=True, use_scale=False, shrinkage=0.01):
+    def __init__(self, log_scale=True, use_scale=False, normalize=False, shrinkage=0.01):
         self.log_scale = log_scale
         self.use_scale = use_scale
+        self.normalize = normalize
         self.shrinkage = shrinkage
 
     def fit(self, X, y=None):
@@ -116,6 +120,8 @@ class CoherenceMatrices(TransformerMixin, BaseEstimator):
         if self.use_scale:
             scale = 10.0 ** X[:, len(upper[0]):]
             mats *= scale[:, :, None] * scale[:, None, :]
+        if self.normalize:
+            mats /= np.trace(mats, axis1=1, axis2=2)[:, None, None] / n
         return mats
 
 
@@ -147,10 +153,11 @@ def _biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params, rand
             ("scale", StandardScaler()),
             ("lr", LogisticRegression(C=1.0, max_iter=1000)),
         ]),
-        # Token coherence matrices in the tangent space, MOABB's TS+LR head.
+        # Token coherence scaled by the channels' relative power, in the tangent space,
+        # MOABB's TS+LR head.
         "BioCodec+TS+LR": Pipeline([
             ("tokens", _tokenizer(codec, sfreq, cache_dir, output="spatial")),
-            ("coherence", CoherenceMatrices()),
+            ("coherence", CoherenceMatrices(use_scale=True, normalize=True)),
             ("ts", TangentSpace(metric="riemann")),
             ("lr", LogisticRegression(C=1.0)),
         ]),
@@ -233,8 +240,9 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
     -------
     pipelines : dict of str -> sklearn.pipeline.Pipeline
         For imagery: ``"BioCodec+LR"`` (spatial token coherence + log channel scales,
-        standardised, L2 logistic regression), ``"BioCodec+TS+LR"`` (token coherence matrices, tangent
-        space, logistic regression), ``"BioCodecClassifier"`` (the small transformer head),
+        standardised, L2 logistic regression), ``"BioCodec+TS+LR"`` (token coherence matrices
+        scaled by the channels' relative power, tangent space, logistic regression),
+        ``"BioCodecClassifier"`` (the small transformer head),
         ``"CSP+LDA"`` and ``"TS+LR"`` (MOABB's CSP.yml and TSLR.yml). For SSVEP, the same
         BioCodec pipelines plus ``"BioCodec-FB+LR"`` (``"BioCodec+LR"`` features of each band
         of ``FilterBankSSVEP`` input),
