@@ -18,7 +18,7 @@ from torch.nn.utils import parametrize
 
 from .model import BioCodec
 
-__all__ = ["fold_weight_norm", "inference_codec"]
+__all__ = ["fold_weight_norm", "inference_codec", "weights_fingerprint"]
 
 # codec -> (fingerprint of its weights, twin); weak so that a dropped codec frees its twin.
 _TWINS = weakref.WeakKeyDictionary()
@@ -55,11 +55,26 @@ def fold_weight_norm(codec):
     return folded
 
 
-def _fingerprint(codec):
-    # In-place updates (optimizer steps, load_state_dict) bump a tensor's version counter and
-    # re-assignments change its storage, so either invalidates the twin.
+def weights_fingerprint(codec):
+    """A cheap value that changes whenever the codec's weights, buffers or device change.
+
+    In-place updates (optimizer steps, ``load_state_dict``) bump a tensor's version counter
+    and re-assignments change its storage, so either changes the fingerprint. Used to keep
+    derived objects (the inference twin, the weights digest of the token cache) up to date.
+
+    Parameters
+    ----------
+    codec : torch.nn.Module
+        The codec.
+
+    Returns
+    -------
+    fingerprint : tuple
+    """
+    # Inference tensors (made under torch.inference_mode) cannot change in place.
     return (str(codec.device),) + tuple(
-        (key, tensor.data_ptr(), tensor._version, tensor.dtype)
+        (key, tensor.data_ptr(), 0 if tensor.is_inference() else tensor._version,
+         tensor.dtype)
         for key, tensor in codec.state_dict(keep_vars=True).items())
 
 
@@ -78,10 +93,11 @@ def inference_codec(codec):
     """
     if codec.config.get("norm") != "weight_norm":
         return codec.eval()
-    fingerprint = _fingerprint(codec)
+    fingerprint = weights_fingerprint(codec)
     cached = _TWINS.get(codec)
     if cached is not None and cached[0] == fingerprint:
         return cached[1]
-    twin = fold_weight_norm(codec)
+    with torch.inference_mode(False):  # a twin usable outside inference mode too
+        twin = fold_weight_norm(codec)
     _TWINS[codec] = (fingerprint, twin)
     return twin

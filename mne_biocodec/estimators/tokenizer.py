@@ -1,5 +1,6 @@
 """BioCodecTokenizer: codec tokens as a scikit-learn transformer."""
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -55,6 +56,13 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         about 131 k samples, which is fastest on CPU.
     device : str | None, default=None
         ``"cuda"`` when available, else ``"cpu"``.
+    cache : bool | str | path-like | None, default=None
+        On-disk token cache (:mod:`mne_biocodec.cache`): epochs seen before (same signals,
+        same codec, same ``n_q``) are read back instead of encoded, e.g. across
+        cross-validation folds or MOABB evaluations. None uses the folder in
+        ``$MNE_BIOCODEC_CACHE`` when set and no cache otherwise; True uses
+        ``$MNE_BIOCODEC_CACHE`` or ``~/.cache/mne-biocodec``; False disables it; a path uses
+        that folder.
 
     Attributes
     ----------
@@ -104,10 +112,11 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         "sfreq": [Interval(Real, 0, None, closed="neither"), None],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str, None],
+        "cache": ["boolean", str, os.PathLike, None],
     }
 
     def __init__(self, codec="biocodec-eeg", n_q=None, output="auto", log_scale=True,
-                 sfreq=None, batch_size=None, device=None):
+                 sfreq=None, batch_size=None, device=None, cache=None):
         self.codec = codec
         self.n_q = n_q
         self.output = output
@@ -115,6 +124,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         self.sfreq = sfreq
         self.batch_size = batch_size
         self.device = device
+        self.cache = cache
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -225,7 +235,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         """
         data, sfreq, ch_names = self._resolve(X)
         return tokenize(data, sfreq, self.codec_, n_q=self.n_q_, batch_size=self.batch_size,
-                        device=self.device, ch_names=ch_names or self.ch_names_)
+                        device=self.device, ch_names=ch_names or self.ch_names_,
+                        cache=self.cache)
 
     def transform(self, X):
         """Tokens or token features of ``X``.

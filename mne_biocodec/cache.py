@@ -1,0 +1,212 @@
+"""On-disk cache of codec tokens, keyed by the exact codec input and the codec weights.
+
+Tokenising is the slow step of every token pipeline, and cross-validation, grid searches and
+MOABB evaluations tokenise the same epochs again and again. The cache stores the codes of each
+item (an epoch: all its channels) under a SHA-256 of
+
+- the normalised float32 signals the encoder sees (bytes, shape, the codec rate),
+- the codec weights (:func:`mne_biocodec.tokenfile.codec_sha256`, so a fine-tuned or other
+  codec never reuses them),
+- the number of codebooks and the precision of the encoder pass,
+
+so an entry is reused only when the codec would produce exactly these codes again.
+
+Where
+-----
+``cache=None`` (the default everywhere) uses the folder named by the environment variable
+``MNE_BIOCODEC_CACHE`` when it is set, and no cache otherwise: nothing is written to disk
+unless asked. ``cache=True`` uses ``MNE_BIOCODEC_CACHE`` or else
+``$XDG_CACHE_HOME/mne-biocodec`` (``~/.cache/mne-biocodec``); ``cache=False`` disables it even
+when the variable is set; a path uses that folder.
+
+Layout and safety
+-----------------
+``<folder>/codes-v1/<key[:2]>/<key>.npy``: one ``.npy`` file (uint8 codes
+``(n_chans, n_q, n_frames)``, read with ``allow_pickle=False``) per item, about 630 bytes per
+channel for a 5-s epoch. Every entry is written to a temporary file in the same folder and
+moved into place with :func:`os.replace`, so concurrent writers (processes, threads, joblib
+workers) never leave a partial file and readers see either nothing or a whole entry; an
+unreadable entry counts as a miss and is rewritten. Nothing is ever evicted: delete the folder
+to reclaim the space.
+"""
+
+import hashlib
+import os
+import weakref
+from pathlib import Path
+
+import numpy as np
+
+from .codec.inference import weights_fingerprint
+from .codec.io import atomic_write
+from .tokens import codes_dtype, encode_segments
+
+__all__ = ["resolve_cache", "cache_key", "cached_encode", "CACHE_ENV", "CACHE_VERSION"]
+
+#: Environment variable naming the cache folder.
+CACHE_ENV = "MNE_BIOCODEC_CACHE"
+#: Part of every key and of the folder layout; bumped when the entry format changes.
+CACHE_VERSION = "codes-v1"
+
+# codec -> (fingerprint of its weights, codec_sha256): hashing 12 MB of weights per call would
+# cost more than a cache hit.
+_DIGESTS = weakref.WeakKeyDictionary()
+
+
+def resolve_cache(cache=None):
+    """The cache folder that ``cache`` designates, or None for no cache.
+
+    Parameters
+    ----------
+    cache : bool | str | path-like | None
+        None: ``$MNE_BIOCODEC_CACHE`` when set, else no cache. True: ``$MNE_BIOCODEC_CACHE``
+        or ``$XDG_CACHE_HOME/mne-biocodec`` (``~/.cache/mne-biocodec``). False: no cache.
+        A path: that folder (created when first written).
+
+    Returns
+    -------
+    folder : Path | None
+    """
+    if cache is False:
+        return None
+    if cache is None or cache is True:
+        env = os.environ.get(CACHE_ENV)
+        if env:
+            return Path(env).expanduser()
+        if cache is None:
+            return None
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        return Path(base) / "mne-biocodec"
+    if isinstance(cache, (str, os.PathLike)):
+        return Path(cache).expanduser()
+    raise ValueError(f"cache must be None, True, False or a folder path; got "
+                     f"{type(cache).__name__} {cache!r}.")
+
+
+def _codec_digest(codec):
+    from .tokenfile import codec_sha256
+
+    fingerprint = weights_fingerprint(codec)
+    cached = _DIGESTS.get(codec)
+    if cached is None or cached[0] != fingerprint:
+        cached = (fingerprint, codec_sha256(codec))
+        _DIGESTS[codec] = cached
+    return cached[1]
+
+
+def cache_key(signals, codec_digest, sfreq, n_q, precision="float32"):
+    """SHA-256 key of one item's codes.
+
+    Parameters
+    ----------
+    signals : ndarray of float32, shape (..., n_times)
+        The normalised signals the encoder sees, at the codec rate.
+    codec_digest : str
+        :func:`mne_biocodec.tokenfile.codec_sha256` of the codec.
+    sfreq : float
+        The codec rate in Hz.
+    n_q : int
+        Codebooks.
+    precision : str, default="float32"
+        Precision of the encoder pass.
+
+    Returns
+    -------
+    key : str
+        64 hex digits.
+    """
+    signals = np.ascontiguousarray(signals, dtype=np.float32)
+    digest = hashlib.sha256()
+    digest.update(f"{CACHE_VERSION}|{codec_digest}|{float(sfreq)!r}|{int(n_q)}|{precision}|"
+                  f"float32|{signals.shape}|".encode())
+    digest.update(signals.tobytes())
+    return digest.hexdigest()
+
+
+def _entry(folder, key):
+    return folder / CACHE_VERSION / key[:2] / f"{key}.npy"
+
+
+def _read(path, shape, dtype):
+    try:
+        codes = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):  # missing, or damaged outside this module
+        return None
+    return codes if codes.shape == shape and codes.dtype == dtype else None
+
+
+def _write(path, codes):
+    with atomic_write(path) as tmp, open(tmp, "wb") as fid:
+        np.save(fid, codes, allow_pickle=False)
+
+
+def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, device=None,
+                  return_hits=False):
+    """Codes of normalised signals, read from the cache where present, else encoded and stored.
+
+    Parameters
+    ----------
+    codec : BioCodec
+        The codec.
+    signals : ndarray, shape (n_items, ..., n_times)
+        Normalised signals at the codec rate (e.g. :func:`mne_biocodec.tokens.prepare_signals`
+        output ``(n_epochs, n_chans, n_times)``); each item along the first axis (an epoch) is
+        one cache entry.
+    n_q : int | None
+        Codebooks (all when None).
+    cache : bool | str | path-like | None, default=True
+        Where the cache lives (see :func:`resolve_cache`); without one this is
+        :func:`mne_biocodec.tokens.encode_segments`.
+    batch_size : int | None
+        Segments per forward pass for the items not in the cache.
+    device : str | None
+        Where to run the codec.
+    return_hits : bool, default=False
+        Also return how many items came from the cache.
+
+    Returns
+    -------
+    codes : ndarray, shape (n_items, ..., n_q, n_frames)
+        The codes (uint8 for codebooks of at most 256 entries), equal to encoding ``signals``.
+    n_hits : int
+        Items read from the cache (only with ``return_hits=True``).
+
+    Examples
+    --------
+    >>> scaled, center, scale = prepare_signals(X, sfreq, codec)  # doctest: +SKIP
+    >>> codes = cached_encode(codec, scaled, cache="~/.cache/mne-biocodec")  # doctest: +SKIP
+    """
+    signals = np.asarray(signals, dtype=np.float32)
+    if signals.ndim < 2:
+        raise ValueError(f"signals must have shape (n_items, ..., n_times); got "
+                         f"{signals.shape}.")
+    n_q = codec.n_q if n_q is None else int(n_q)
+    inner, n_times = signals.shape[1:-1], signals.shape[-1]
+    shape = inner + (n_q, codec.n_frames(n_times))
+    dtype = np.dtype(codes_dtype(codec.codebook_size))
+    folder = resolve_cache(cache)
+    if folder is None:
+        codes = encode_segments(codec, signals.reshape(-1, n_times), n_q=n_q,
+                                batch_size=batch_size, device=device)
+        codes = codes.reshape(len(signals), *shape)
+        return (codes, 0) if return_hits else codes
+    digest = _codec_digest(codec)
+    paths = [_entry(folder, cache_key(item, digest, codec.sample_rate, n_q))
+             for item in signals]
+    codes = np.empty((len(signals),) + shape, dtype=dtype)
+    missing = []
+    for i, path in enumerate(paths):
+        found = _read(path, shape, dtype)
+        if found is None:
+            missing.append(i)
+        else:
+            codes[i] = found
+    if missing:
+        fresh = encode_segments(codec, signals[missing].reshape(-1, n_times), n_q=n_q,
+                                batch_size=batch_size, device=device)
+        fresh = fresh.reshape(len(missing), *shape)
+        for i, item_codes in zip(missing, fresh):
+            codes[i] = item_codes
+            _write(paths[i], item_codes)
+    n_hits = len(signals) - len(missing)
+    return (codes, n_hits) if return_hits else codes

@@ -1,0 +1,136 @@
+"""Token cache: hits skip the codec and return identical codes; concurrent writers are safe."""
+
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+import mne_biocodec.cache as cache_mod
+from mne_biocodec import BioCodecTokenizer, load_codec, tokenize
+from mne_biocodec.cache import CACHE_ENV, cache_key, cached_encode, resolve_cache
+
+
+@pytest.fixture
+def count_encodes(monkeypatch):
+    """Counts the segments the codec encodes behind the cache."""
+    calls = []
+    real = cache_mod.encode_segments
+
+    def counting(codec, segments, **kwargs):
+        calls.append(len(segments))
+        return real(codec, segments, **kwargs)
+
+    monkeypatch.setattr(cache_mod, "encode_segments", counting)
+    return calls
+
+
+def test_tokenizer_second_transform_hits_cache(mi_epochs, tmp_path, count_encodes):
+    epochs = mi_epochs[:8]
+    tok = BioCodecTokenizer(output="codes", cache=tmp_path).fit(epochs)
+    first = tok.transform(epochs)
+    assert count_encodes == [8 * 21]
+    again = clone(tok).fit(epochs).transform(epochs)  # a fresh estimator, same folder
+    assert count_encodes == [8 * 21]  # no codec call
+    np.testing.assert_array_equal(again, first)
+    # Overlapping epochs (another fold): only the new ones are encoded.
+    tokens = tok.encode(mi_epochs[4:12])
+    assert count_encodes == [8 * 21, 4 * 21]
+    np.testing.assert_array_equal(tokens.codes[:4], first[4:])
+    # Identical to tokenising without a cache.
+    uncached = BioCodecTokenizer(output="codes", cache=False).fit(epochs).transform(epochs)
+    np.testing.assert_array_equal(uncached, first)
+    assert len(list(tmp_path.rglob("*.npy"))) == 12
+
+
+def test_keys_follow_signals_codec_and_codebooks(default_codec, mi_epochs, tmp_path,
+                                                 count_encodes):
+    X = mi_epochs[:2].get_data()
+    full = tokenize(X, 160.0, default_codec, cache=tmp_path)
+    fewer = tokenize(X, 160.0, default_codec, n_q=2, cache=tmp_path)
+    assert count_encodes == [42, 42]  # n_q is part of the key
+    np.testing.assert_array_equal(fewer.codes, full.codes[:, :, :2])
+    other = load_codec("biocodec-eeg", device="cpu")
+    with __import__("torch").no_grad():
+        other.decoder.model[0].conv.conv.parametrizations.weight.original0.mul_(1.01)
+    tokenize(X, 160.0, other, cache=tmp_path)  # decoder weights differ: another codec
+    assert count_encodes == [42, 42, 42]
+    tokenize(X, 160.0, other, cache=tmp_path)
+    assert count_encodes == [42, 42, 42]
+    digest = "0" * 64
+    signal = np.zeros((2, 100), np.float32)
+    keys = {cache_key(signal, digest, 250.0, 6), cache_key(signal, digest, 250.0, 5),
+            cache_key(signal, "1" * 64, 250.0, 6), cache_key(signal[:, :99], digest, 250.0, 6),
+            cache_key(signal + np.float32(1e-7), digest, 250.0, 6)}
+    assert len(keys) == 5
+
+
+def test_damaged_entry_is_a_miss(default_codec, mi_epochs, tmp_path, count_encodes):
+    scaled = BioCodecTokenizer().fit(mi_epochs[:1]).prepare(mi_epochs[:1])
+    codes = cached_encode(default_codec, scaled, cache=tmp_path)
+    (entry,) = tmp_path.rglob("*.npy")
+    entry.write_bytes(b"not a numpy file")
+    again, hits = cached_encode(default_codec, scaled, cache=tmp_path, return_hits=True)
+    assert hits == 0 and count_encodes == [21, 21]
+    np.testing.assert_array_equal(again, codes)
+    assert cached_encode(default_codec, scaled, cache=tmp_path, return_hits=True)[1] == 1
+
+
+_WRITER = """
+import sys, numpy as np
+from pathlib import Path
+from mne_biocodec.cache import _write
+codes = np.arange(6 * 105, dtype=np.uint8).reshape(6, 105)
+print("ready", flush=True)
+for _ in range(300):
+    _write(Path(sys.argv[1]), codes)
+"""
+
+
+def test_concurrent_writers_same_key(tmp_path):
+    path = tmp_path / "codes-v1" / "ab" / ("ab" * 32 + ".npy")
+    codes = np.arange(6 * 105, dtype=np.uint8).reshape(6, 105)
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE,
+                            text=True)
+    assert proc.stdout.readline().strip() == "ready"  # the threads start as the process writes
+    seen, failures = [], []
+
+    def write():
+        for _ in range(300):
+            cache_mod._write(path, codes)
+
+    def read():
+        while proc.poll() is None or any(t.is_alive() for t in writers):
+            if path.exists():
+                found = cache_mod._read(path, codes.shape, codes.dtype)
+                (seen if found is not None and np.array_equal(found, codes)
+                 else failures).append(1)
+
+    writers = [threading.Thread(target=write) for _ in range(2)]
+    reader = threading.Thread(target=read)
+    for thread in writers + [reader]:
+        thread.start()
+    for thread in writers + [reader]:
+        thread.join()
+    assert proc.wait() == 0
+    proc.stdout.close()
+    assert not failures and seen  # readers only ever saw whole entries
+    np.testing.assert_array_equal(np.load(path, allow_pickle=False), codes)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+
+
+def test_resolve_cache(monkeypatch, tmp_path):
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert resolve_cache(None) is None and resolve_cache(False) is None
+    assert resolve_cache(True) == tmp_path / "xdg" / "mne-biocodec"
+    assert resolve_cache(tmp_path / "here") == tmp_path / "here"
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "env"))
+    assert resolve_cache(None) == resolve_cache(True) == tmp_path / "env"
+    assert resolve_cache(False) is None
+    with pytest.raises(ValueError, match="cache must be None, True, False or a folder"):
+        resolve_cache(3)
+    with pytest.raises(ValueError, match="cache"):
+        BioCodecTokenizer(cache=3).fit(np.zeros((2, 2, 400)), None)
