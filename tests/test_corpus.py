@@ -1,7 +1,6 @@
 """Corpus tokenisation on a 2-worker Dask cluster, on real recordings (cropped copies)."""
 
 import json
-import logging
 import os
 import warnings
 
@@ -10,7 +9,8 @@ import numpy as np
 import pytest
 
 from mne_biocodec.cli import main
-from mne_biocodec.corpus import encode_corpus, find_recordings, read_manifest
+from mne_biocodec.corpus import (encode_corpus, find_recordings, make_local_cluster,
+                                 read_manifest)
 from mne_biocodec.tokenfile import encode_raw, read_tokens
 
 EEGMMIDB = "MNE-eegbci-data/files/eegmmidb/1.0.0"
@@ -39,14 +39,12 @@ def corpus_dir(tmp_path_factory, data_root):
 @pytest.fixture(scope="module")
 def client(data_root):
     """A local cluster of 2 single-threaded worker processes."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     with pytest.MonkeyPatch.context() as mp:
         # MOABB reads Kalunga2016 from here (workers inherit the environment).
         mp.setenv("MNE_DATASETS_SSVEPEXO_PATH", str(data_root))
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                          dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, \
-                Client(cluster) as dask_client:
+        with make_local_cluster(2) as cluster, Client(cluster) as dask_client:
             yield dask_client
 
 
