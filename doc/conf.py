@@ -4,8 +4,9 @@ Build with ``make -C doc html`` (warnings are errors). Three things are generate
 configuration time, into ``generated/`` (ignored by git):
 
 - ``generated/api_modules.rst``: the reference of every public module (one autosummary
-  section per module, from its ``__all__``), so that modules added later are documented
-  without editing this file and a module that is absent does not break the build;
+  section per module, from its ``__all__``; modules inside subpackages for what their
+  subpackage does not export), so that modules added later are documented without editing
+  this file and a module that is absent does not break the build;
 - ``generated/cli_help.txt``: the ``--help`` text of the command line and its subcommands;
 - optional pages (written by other parts of the project) are listed in a toctree by a line
   ``optional:NAME``, kept as ``NAME`` when ``NAME.rst`` exists and dropped otherwise.
@@ -128,13 +129,21 @@ _AUTOSUMMARY_ENTRY = re.compile(r"^\s{3,}(~?[A-Za-z_][\w.]*)\s*$")
 
 
 def _public_modules():
-    """Names of the package's public modules and subpackages (not ``_private``)."""
+    """Public modules: the package's own (ordered as above), then those of its subpackages.
+
+    A name is public when no part of it starts with ``_``. Modules of subpackages come last,
+    sorted, and are documented only for what their parent does not already export.
+    """
     names = ["mne_biocodec"]
     for info in pkgutil.iter_modules(mne_biocodec.__path__):
         if not info.name.startswith("_"):
             names.append(f"mne_biocodec.{info.name}")
     known = [name for name in MODULE_TITLES if name in names]
-    return known + sorted(set(names) - set(known))
+    deeper = sorted(info.name for info in pkgutil.walk_packages(mne_biocodec.__path__,
+                                                                "mne_biocodec.")
+                    if info.name.count(".") >= 2
+                    and not any(part.startswith("_") for part in info.name.split(".")))
+    return known + sorted(set(names) - set(known)) + deeper
 
 
 def _curated_entries(path):
@@ -176,7 +185,8 @@ def _module_reference():
     lines = [".. _api_modules:", "", "Module reference", "================", "",
              "Every public module and what it exports (its ``__all__``). Objects that the",
              ":doc:`main API page </api>` lists, or that another module re-exports, appear",
-             "once, where they are defined for users.", ""]
+             "once, where they are exported for users; the modules inside subpackages",
+             "(last) add the building blocks their subpackage does not export.", ""]
     for modname in _public_modules():
         try:
             module = importlib.import_module(modname)
@@ -196,6 +206,8 @@ def _module_reference():
                 documented.add(id(obj))
                 DOCUMENTED_AS.setdefault(id(obj), f"{modname}.{name}")
             entries.append(name)
+        if not entries and modname.count(".") >= 2:
+            continue  # a subpackage's module whose exports are all documented elsewhere
         title = MODULE_TITLES.get(modname) or modname
         heading = f"{title}: ``{modname}``" if title != modname else f"``{modname}``"
         lines += [heading, "-" * len(heading), "", f".. automodule:: {modname}",
@@ -279,7 +291,7 @@ def _resolve_alias(app, env, node, contnode):
 # ``make html-strict``). Off by default; other projects' objects are not checked (no
 # intersphinx offline).
 nitpicky = os.environ.get("MNE_BIOCODEC_NITPICKY", "") not in ("", "0")
-nitpick_ignore_regex = [(r"py:.*", r"^(?!mne_biocodec\b).*")]
+nitpick_ignore_regex = [(r"py:.*", r"(?s)(?!mne_biocodec\b).*")]
 
 
 def setup(app):
