@@ -136,8 +136,12 @@ def test_classifier_learns_and_predicts_labels(mi_data, mi_codes, default_codec)
     # it fits its training data far beyond chance
     assert clf.score(X, y) >= 0.8
     assert 10_000 < clf.n_trainable_params_ < 100_000
-    # the head also takes precomputed codes
-    np.testing.assert_allclose(clf.predict_proba(mi_codes), proba, rtol=1e-5)
+    # the head also takes precomputed tokens; bare codes lack the channel scales it uses
+    tokens = clf.tokenizer_.encode(X)
+    np.testing.assert_array_equal(tokens.codes, mi_codes)
+    np.testing.assert_allclose(clf.predict_proba(tokens), proba, rtol=1e-5)
+    with pytest.raises(ValueError, match="carry no channel scales"):
+        clf.predict_proba(mi_codes)
 
 
 def test_classifier_in_grid_search(mi_data, default_codec):

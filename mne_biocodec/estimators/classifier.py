@@ -13,6 +13,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.validation import check_is_fitted
 
 from ..codec import default_device
+from ..tokens import TokenSet, prepare_signals
 from ..training.schedule import WarmupCosine
 from .head import FineTunedCodecHead, TokenTransformerHead
 from .tokenizer import BioCodecTokenizer
@@ -87,6 +88,11 @@ class BioCodecClassifier(NeuralNetClassifier):
         quantisation, codebooks fixed; see :class:`~mne_biocodec.estimators.head.
         FineTunedCodecHead`) instead of training the head on frozen tokens. Much slower: the
         encoder runs at every step.
+    use_scale : bool, default=True
+        Give the head each channel's log robust scale (standardised with the training set's
+        mean and deviation) next to the tokens. The codec encodes amplitude-normalised
+        channels, so the tokens alone carry no band power; motor imagery (ERD/ERS) lives
+        largely there. ``False`` is the paper's head.
     lr : float, default=1e-3
         Peak learning rate.
     max_epochs : int, default=20
@@ -119,13 +125,16 @@ class BioCodecClassifier(NeuralNetClassifier):
         The original labels, in the order of :meth:`predict_proba`'s columns.
     n_trainable_params_ : int
         Trainable parameters (the head's; with ``finetune_codec`` also the encoder's).
+    scale_mean_, scale_std_ : ndarray, shape (n_chans,)
+        Mean and deviation of the training epochs' log10 channel scales (``use_scale``).
 
     See Also
     --------
     BioCodecTokenizer : Token features for any scikit-learn model.
     """
 
-    def __init__(self, codec="biocodec-eeg", n_q=None, sfreq=None, finetune_codec=False, *,
+    def __init__(self, codec="biocodec-eeg", n_q=None, sfreq=None, finetune_codec=False,
+                 use_scale=True, *,
                  module=TokenTransformerHead, criterion=torch.nn.CrossEntropyLoss,
                  optimizer=torch.optim.AdamW, lr=1e-3, max_epochs=20, batch_size=128,
                  warmup=0.2, label_smoothing=0.1, class_weight="balanced",
@@ -137,6 +146,7 @@ class BioCodecClassifier(NeuralNetClassifier):
         self.n_q = n_q
         self.sfreq = sfreq
         self.finetune_codec = finetune_codec
+        self.use_scale = use_scale
         self.warmup = warmup
         self.label_smoothing = label_smoothing
         self.class_weight = class_weight
@@ -196,15 +206,40 @@ class BioCodecClassifier(NeuralNetClassifier):
                                  sfreq=self.sfreq, device=str(self.device))
 
     def _inputs(self, X):
-        """What the module takes: codes (frozen codec) or normalised signals (fine-tuning)."""
+        """What the module takes: codes (frozen codec) or normalised signals (fine-tuning),
+        plus the standardised log scales with ``use_scale``.
+
+        ``X`` may also be a :class:`~mne_biocodec.TokenSet` or, without ``use_scale``, a
+        precomputed codes array ``(n_epochs, n_chans, n_q, n_frames)``.
+        """
         # skorch's scoring callbacks call predict on its own datasets
         if isinstance(X, torch.utils.data.Dataset):
             return X
-        if self.finetune_codec:
-            return self.tokenizer_.prepare(X)
         if isinstance(X, np.ndarray) and X.ndim == 4 and X.dtype.kind == "u":
-            return X  # precomputed codes
-        return self.tokenizer_.transform(X)
+            if self.use_scale or self.finetune_codec:
+                raise ValueError(
+                    "precomputed codes carry no channel scales: pass the TokenSet from "
+                    "tokenizer_.encode(X) (or the signals), or use use_scale=False.")
+            return X
+        if isinstance(X, TokenSet):
+            if self.finetune_codec:
+                raise ValueError("finetune_codec=True needs the signals, not tokens.")
+            main, scale = X.codes, X.scale
+        elif self.finetune_codec:
+            data, sfreq, _ = self.tokenizer_._resolve(X)
+            main, _, scale = prepare_signals(data, sfreq, self.tokenizer_.codec_)
+        else:
+            tokens = self.tokenizer_.encode(X)
+            main, scale = tokens.codes, tokens.scale
+        if not self.use_scale:
+            return main
+        log_scale = np.log10(scale[..., 0]).astype(np.float32)
+        if not hasattr(self, "scale_mean_"):  # first call, from fit
+            self.scale_mean_ = log_scale.mean(axis=0)
+            self.scale_std_ = log_scale.std(axis=0) + 1e-3
+        log_scale = (log_scale - self.scale_mean_) / self.scale_std_
+        key = "x" if self.finetune_codec else "codes"
+        return {key: main, "log_scale": log_scale.astype(np.float32)}
 
     def fit(self, X, y, **fit_params):
         """Tokenise ``X`` once and train the head.
@@ -240,15 +275,19 @@ class BioCodecClassifier(NeuralNetClassifier):
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         self.tokenizer_ = self._tokenizer().fit(X)
+        for attr in ("scale_mean_", "scale_std_"):
+            self.__dict__.pop(attr, None)
         inputs = self._inputs(X)
+        n_chans = (inputs["log_scale"] if isinstance(inputs, dict) else inputs).shape[1]
         codec = self.tokenizer_.codec_
         n_q = self.tokenizer_.n_q_
         codebooks = torch.stack([layer._codebook.embed.detach().cpu()
                                  for layer in codec.quantizer.layers[:n_q]])
         self.module_data_kwargs_ = {
-            "n_chans": inputs.shape[1], "n_outputs": len(self.label_encoder_.classes_),
+            "n_chans": n_chans, "n_outputs": len(self.label_encoder_.classes_),
             "n_q": n_q, "codebook_size": codec.codebook_size,
             "d_model": codebooks.shape[-1], "codebooks": codebooks,
+            "use_scale": bool(self.use_scale),
         }
         self.class_weights_ = (compute_class_weight(self.class_weight,
                                                     classes=np.unique(y_enc), y=y_enc)

@@ -51,12 +51,23 @@ class TokenTransformerHead(nn.Module):
         Initial embeddings (the codec's code vectors); random when None.
     max_frames : int, default=4096
         Longest sequence the time encoding covers.
+    use_scale : bool, default=False
+        Also feed each channel's (standardised) log robust scale to the MLP. The codec sees
+        amplitude-normalised channels, so without it the head is blind to band power, which
+        carries most of what motor imagery decoding needs (ERD/ERS). Not in the paper.
+    attention_dropout : float, default=0.0
+        Dropout on the attention weights. Zero lets PyTorch use its fused attention kernel,
+        which trains about 3x faster on CPU (measured: 1.7 s vs 5.2 s per step of 29 epochs x
+        21 channels x 84 frames); ``dropout`` still applies to the residual and feed-forward
+        paths.
     """
 
     def __init__(self, n_chans, n_outputs, n_q=6, codebook_size=256, d_model=16, n_heads=8,
-                 dim_feedforward=64, hidden=64, dropout=0.2, codebooks=None, max_frames=4096):
+                 dim_feedforward=64, hidden=64, dropout=0.2, codebooks=None, max_frames=4096,
+                 use_scale=False, attention_dropout=0.0):
         super().__init__()
         self.n_q = n_q
+        self.use_scale = use_scale
         self.embeddings = nn.ModuleList(
             nn.Embedding(codebook_size, d_model) for _ in range(n_q))
         if codebooks is not None:
@@ -72,8 +83,11 @@ class TokenTransformerHead(nn.Module):
                      dropout=dropout, batch_first=True)
         self.time_layer = nn.TransformerEncoderLayer(**layer)
         self.channel_layer = nn.TransformerEncoderLayer(**layer)
+        for encoder_layer in (self.time_layer, self.channel_layer):
+            encoder_layer.self_attn.dropout = attention_dropout
+        n_features = (d_model + int(use_scale)) * n_chans
         self.mlp = nn.Sequential(
-            nn.Flatten(), nn.Linear(d_model * n_chans, hidden), nn.GELU(),
+            nn.Flatten(), nn.Linear(n_features, hidden), nn.GELU(),
             nn.Dropout(dropout), nn.Linear(hidden, n_outputs))
 
     def embed(self, codes):
@@ -85,11 +99,12 @@ class TokenTransformerHead(nn.Module):
             out = e if out is None else out + e
         return out
 
-    def forward(self, codes):
-        return self.classify(self.embed(codes))
+    def forward(self, codes, log_scale=None):
+        return self.classify(self.embed(codes), log_scale)
 
-    def classify(self, x):
-        """Class scores from summed code embeddings ``[B, C, T, d_model]``."""
+    def classify(self, x, log_scale=None):
+        """Class scores from summed code embeddings ``[B, C, T, d_model]`` (and, with
+        ``use_scale``, the standardised log scales ``[B, C]``)."""
         batch, n_chans, n_frames, dim = x.shape
         x = x + self.time_encoding[:n_frames]
         x = self.time_layer(x.reshape(batch * n_chans, n_frames, dim))
@@ -97,6 +112,11 @@ class TokenTransformerHead(nn.Module):
         x = x + self.channel_encoding
         x = self.channel_layer(x.reshape(batch * n_frames, n_chans, dim))
         x = x.reshape(batch, n_frames, n_chans, dim).mean(dim=1)
+        if self.use_scale:
+            if log_scale is None:
+                raise ValueError("this head was built with use_scale=True: pass log_scale "
+                                 "[batch, n_chans] too.")
+            x = torch.cat([x, log_scale.to(x.dtype).unsqueeze(-1)], dim=-1)
         return self.mlp(x)
 
 
@@ -130,7 +150,7 @@ class FineTunedCodecHead(nn.Module):
         self.quantizer.eval()
         return self
 
-    def forward(self, x):
+    def forward(self, x, log_scale=None):
         batch, n_chans, n_times = x.shape
         residual = self.encoder(x.reshape(batch * n_chans, 1, n_times))
         summed = None
@@ -142,4 +162,4 @@ class FineTunedCodecHead(nn.Module):
             residual = residual - layer.project_out(vectors).transpose(1, 2).detach()
             summed = straight if summed is None else summed + straight
         n_frames = summed.shape[1]
-        return self.head.classify(summed.reshape(batch, n_chans, n_frames, -1))
+        return self.head.classify(summed.reshape(batch, n_chans, n_frames, -1), log_scale)
