@@ -37,7 +37,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .codec.inference import weights_fingerprint
 from .codec.io import atomic_write
 from .tokens import codes_dtype, encode_segments
 
@@ -83,10 +82,22 @@ def resolve_cache(cache=None):
                      f"{type(cache).__name__} {cache!r}.")
 
 
+def _weights_fingerprint(codec):
+    """A cheap value that changes whenever the codec's weights, buffers or device change.
+
+    In-place updates (optimizer steps, ``load_state_dict``) bump a tensor's version counter
+    and re-assignments change its storage; inference tensors cannot change in place.
+    """
+    return (str(codec.device),) + tuple(
+        (key, tensor.data_ptr(), 0 if tensor.is_inference() else tensor._version,
+         tensor.dtype)
+        for key, tensor in codec.state_dict(keep_vars=True).items())
+
+
 def _codec_digest(codec):
     from .tokenfile import codec_sha256
 
-    fingerprint = weights_fingerprint(codec)
+    fingerprint = _weights_fingerprint(codec)
     cached = _DIGESTS.get(codec)
     if cached is None or cached[0] != fingerprint:
         cached = (fingerprint, codec_sha256(codec))

@@ -26,7 +26,6 @@ from fractions import Fraction
 
 import numpy as np
 
-from .codec.inference import inference_codec
 from .codec.streaming import StreamingEncoder
 from .preprocessing import CLAMP, IQR_EPS
 from .tokens import TokenSet, auto_batch_size, codes_dtype
@@ -357,12 +356,11 @@ def stream_tokenize(source, codec, *, sfreq=None, picks=None, n_q=None,
 
     device = torch.device(device) if device is not None else codec.device
     codec.eval().to(device)
-    model = inference_codec(codec)
     n_q = codec.n_q if n_q is None else n_q
     batch_size = int(batch_size or auto_batch_size(chunk))
     groups = [slice(s, min(s + batch_size, src.n_chans))
               for s in range(0, src.n_chans, batch_size)]
-    encoders = [StreamingEncoder(model, n_q=n_q) for _ in groups]
+    encoders = [StreamingEncoder(codec, n_q=n_q) for _ in groups]
     n_frames = codec.n_frames(n_codec)
     codes = np.empty((src.n_chans, n_q, n_frames), dtype=codes_dtype(codec.codebook_size))
     written = [0] * len(groups)

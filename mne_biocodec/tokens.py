@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .codec.inference import inference_codec
 from .preprocessing import check_signal_array, resample, robust_scale, robust_unscale
 
 __all__ = ["TokenSet", "tokenize", "detokenize", "prepare_signals", "encode_segments",
@@ -103,11 +102,10 @@ def encode_segments(codec, segments, n_q=None, batch_size=None, device=None):
     n_frames = codec.n_frames(segments.shape[-1])
     batch_size = batch_size or auto_batch_size(segments.shape[-1])
     out = np.empty((len(segments), n_q, n_frames), dtype=codes_dtype(codec.codebook_size))
-    model = inference_codec(codec)  # weight norm folded: the same codes, faster
     for sl in _batches(len(segments), batch_size):
         x = torch.as_tensor(np.ascontiguousarray(segments[sl]), dtype=torch.float32,
                             device=device).unsqueeze(1)
-        out[sl] = model.encode(x, n_q=n_q).cpu().numpy()
+        out[sl] = codec.encode(x, n_q=n_q).cpu().numpy()
     return out
 
 
@@ -118,10 +116,9 @@ def decode_codes(codec, codes, batch_size=None):
     n_out = codes.shape[-1] * codec.hop_length
     batch_size = batch_size or auto_batch_size(n_out)
     out = np.empty((len(codes), n_out), dtype=np.float32)
-    model = inference_codec(codec)  # weight norm folded: the same signals, faster
     for sl in _batches(len(codes), batch_size):
         c = torch.as_tensor(np.asarray(codes[sl], dtype=np.int64), device=codec.device)
-        out[sl] = model.decode(c)[:, 0].cpu().numpy()
+        out[sl] = codec.decode(c)[:, 0].cpu().numpy()
     return out
 
 
