@@ -65,6 +65,7 @@ def resolve_cache(cache=None):
     Returns
     -------
     folder : Path | None
+        The cache folder, or None when caching is off.
     """
     if cache is False:
         return None
