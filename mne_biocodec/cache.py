@@ -7,7 +7,8 @@ item (an epoch: all its channels) under a SHA-256 of
 - the normalised float32 signals the encoder sees (bytes, shape, the codec rate),
 - the codec weights (:func:`mne_biocodec.tokenfile.codec_sha256`, so a fine-tuned or other
   codec never reuses them),
-- the number of codebooks and the precision of the encoder pass,
+- the number of codebooks, the precision and the device type of the encoder pass (GPU kernels
+  round differently from CPU ones),
 
 so an entry is reused only when the codec would produce exactly these codes again.
 
@@ -36,6 +37,7 @@ import weakref
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .codec.io import atomic_write
 from .tokens import codes_dtype, encode_segments
@@ -106,7 +108,7 @@ def _codec_digest(codec):
     return cached[1]
 
 
-def cache_key(signals, codec_digest, sfreq, n_q, precision="float32"):
+def cache_key(signals, codec_digest, sfreq, n_q, precision="float32", device_type="cpu"):
     """SHA-256 key of one item's codes.
 
     Parameters
@@ -121,6 +123,8 @@ def cache_key(signals, codec_digest, sfreq, n_q, precision="float32"):
         Codebooks.
     precision : str, default="float32"
         Precision of the encoder pass.
+    device_type : str, default="cpu"
+        Device type of the encoder pass (``"cpu"``, ``"cuda"``, ...).
 
     Returns
     -------
@@ -130,7 +134,7 @@ def cache_key(signals, codec_digest, sfreq, n_q, precision="float32"):
     signals = np.ascontiguousarray(signals, dtype=np.float32)
     digest = hashlib.sha256()
     digest.update(f"{CACHE_VERSION}|{codec_digest}|{float(sfreq)!r}|{int(n_q)}|{precision}|"
-                  f"float32|{signals.shape}|".encode())
+                  f"{device_type}|float32|{signals.shape}|".encode())
     digest.update(signals.tobytes())
     return digest.hexdigest()
 
@@ -203,7 +207,9 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
         codes = codes.reshape(len(signals), *shape)
         return (codes, 0) if return_hits else codes
     digest = _codec_digest(codec)
-    paths = [_entry(folder, cache_key(item, digest, codec.sample_rate, n_q))
+    device_type = (torch.device(device) if device is not None else codec.device).type
+    paths = [_entry(folder, cache_key(item, digest, codec.sample_rate, n_q,
+                                      device_type=device_type))
              for item in signals]
     codes = np.empty((len(signals),) + shape, dtype=dtype)
     missing = []

@@ -63,8 +63,9 @@ def test_keys_follow_signals_codec_and_codebooks(default_codec, mi_epochs, tmp_p
     signal = np.zeros((2, 100), np.float32)
     keys = {cache_key(signal, digest, 250.0, 6), cache_key(signal, digest, 250.0, 5),
             cache_key(signal, "1" * 64, 250.0, 6), cache_key(signal[:, :99], digest, 250.0, 6),
-            cache_key(signal + np.float32(1e-7), digest, 250.0, 6)}
-    assert len(keys) == 5
+            cache_key(signal + np.float32(1e-7), digest, 250.0, 6),
+            cache_key(signal, digest, 250.0, 6, device_type="cuda")}
+    assert len(keys) == 6
 
 
 def test_damaged_entry_is_a_miss(default_codec, mi_epochs, tmp_path, count_encodes):
