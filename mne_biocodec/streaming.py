@@ -11,7 +11,9 @@ chunk of the recording at a time:
    are dropped, so the chunks join into exactly the whole-signal result
    (:func:`resample_chunks`). The whole-signal token path
    (:func:`mne_biocodec.tokenize`) resamples with MNE's FFT method instead, which cannot be
-   split into chunks; for recordings at the codec rate both paths give identical codes.
+   split into chunks; for recordings at the codec rate both paths give identical codes, for
+   others the finer codebooks differ (60 % of the codes agree on the shipped 160 Hz sample)
+   at the same fidelity.
 2. **Robust statistics**: the median and inter-quartile range of each channel over the whole
    recording are found exactly, by a few histogram passes over the chunks that narrow down
    the order statistics they need (:func:`robust_statistics`); they equal
