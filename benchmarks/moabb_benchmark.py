@@ -11,7 +11,7 @@ Reproduces ``benchmarks/results/moabb/`` (quoted in ``doc/benchmark_results.rst`
 - ``cross``: PhysionetMI left vs right, subjects 1-5 in 5 subject folds (leave one subject
   out), balanced accuracy / Cohen's kappa / weighted F1 (and ROC AUC);
 - ``lowres``: PhysionetMI left vs right, subjects 1-5, ROC AUC against 5/10/15 training
-  trials per class (10 permutations, the same splits for every pipeline).
+  trials per class (``--n-perms`` permutations, the same splits for every pipeline).
 
 Every part prints its progress and table and writes ``<stem>_scores.csv``, ``<stem>.json``,
 ``<stem>.md`` and ``<stem>.png`` (atomically); ``moabb_summary.json`` collects the tables.
@@ -21,9 +21,10 @@ Usage::
     OMP_NUM_THREADS=1 python benchmarks/moabb_benchmark.py --out benchmarks/results/moabb \\
         [--parts within mi4 ssvep cross lowres] [--max-epochs 20] [--cache-dir DIR]
 
+
 At one thread on a shared 2-core machine the whole run takes a few hours; most of it is
-tokenising (MOABB's cross-validation tokenises each epoch once per fold and pipeline unless
-a token cache is given).
+tokenising, which ``--cache-dir`` cuts to once per epoch (MOABB's cross-validation would
+otherwise tokenise each epoch once per fold and pipeline).
 """
 
 import argparse
@@ -58,7 +59,12 @@ def main(argv=None):
                         help="BioCodecClassifier training epochs (default: 20)")
     parser.add_argument("--n-perms", type=int, default=10,
                         help="learning-curve permutations per subject (default: 10)")
-    parser.add_argument("--cache-dir", default=None, help="token cache folder")
+    parser.add_argument("--lowres-pipelines", nargs="+", default=None,
+                        help="pipelines of the learning curve (default: the BioCodec ones "
+                             "and TS+LR)")
+    parser.add_argument("--cache-dir", default=None,
+                        help="token cache folder (mne_biocodec.cache): each epoch is then "
+                             "tokenised once across folds, pipelines and parts")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
 
@@ -67,7 +73,12 @@ def main(argv=None):
 
     from mne_biocodec.codec import atomic_write
     from mne_biocodec.moabb import run_benchmark, run_cross_subject, run_low_resource
+    from mne_biocodec.moabb.protocols import LOW_RESOURCE_PIPELINES
 
+    if args.cache_dir:
+        # BioCodecClassifier tokenises with a tokenizer of its own, which reads the cache
+        # folder from the environment.
+        os.environ.setdefault("MNE_BIOCODEC_CACHE", str(args.cache_dir))
     torch.set_num_threads(args.threads)
     mne.set_log_level("error")
     out = Path(args.out)
@@ -103,9 +114,10 @@ def main(argv=None):
         record("cross", run_cross_subject("PhysionetMI", "LeftRightImagery", MI_SUBJECTS,
                                           n_splits=5, **common))
     if "lowres" in args.parts:
+        pipelines = args.lowres_pipelines or LOW_RESOURCE_PIPELINES
         record("lowres", run_low_resource("PhysionetMI", "LeftRightImagery", MI_SUBJECTS,
-                                          n_per_class=(5, 10, 15), n_perms=args.n_perms,
-                                          **common))
+                                          pipelines=pipelines, n_per_class=(5, 10, 15),
+                                          n_perms=args.n_perms, **common))
     print(f"all done in {time.time() - t0:.0f} s")
     return 0
 

@@ -89,6 +89,10 @@ def test_make_pipelines_and_inputs():
                                                         "SSVEP_CCA", "TS+LR"])
     assert [pipeline_input(p) for p in ssvep.values()] == ["filterbank", "filterbank",
                                                           "epochs", "array"]
+    cached = make_pipelines("ssvep", sfreq=256.0, cache_dir="tok-cache",
+                            names=["BioCodec+LR", "BioCodec-FB+LR"])
+    assert cached["BioCodec+LR"].named_steps["tokens"].cache == "tok-cache"
+    assert cached["BioCodec-FB+LR"].named_steps["tokens"].estimator.cache == "tok-cache"
     # MOABB's reference settings
     assert imagery["CSP+LDA"].named_steps["csp"].nfilter == 6
     assert imagery["TS+LR"].named_steps["cov"].estimator == "oas"

@@ -405,6 +405,9 @@ def run_benchmark(dataset="PhysionetMI", paradigm="LeftRightImagery", subjects=N
                     warnings.filterwarnings("ignore", message="Creating a dataset without "
                                             "passing data or dtype")
                     res = ev.process({name: pipe})
+                # MOABB returns every stored result of the pipeline (earlier subjects too
+                # when resuming from its HDF5 store): keep this chunk's.
+                res = res[res["subject"].astype(int).isin(chunk)]
                 rows.append(res)
                 for _, r in res.iterrows():
                     log(f"subject {r['subject']} session {r['session']} {name}: {metric} "

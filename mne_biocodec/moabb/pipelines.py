@@ -226,9 +226,11 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
     codec : str | path-like | BioCodec, default="biocodec-eeg"
         The codec of the BioCodec pipelines.
     cache_dir : str | path-like | None, default=None
-        Token cache folder, passed as ``cache=`` to the BioCodec estimators that take one
-        (tokenising is most of their cost, and cross-validation tokenises each epoch once per
-        fold without it).
+        Token cache folder (:mod:`mne_biocodec.cache`), passed as ``cache=`` to the BioCodec
+        estimators that take one, :class:`~mne_biocodec.BioCodecTokenizer` (tokenising is
+        most of their cost, and cross-validation tokenises each epoch once per fold without
+        it). Estimators without the parameter (the classifier's internal tokenizer) use the
+        ``MNE_BIOCODEC_CACHE`` environment variable; None leaves every estimator to it.
     names : list of str | None, default=None
         Pipelines to return (all when None).
     classifier_params : dict | None, default=None
