@@ -14,7 +14,8 @@ Reproduces ``benchmarks/results/moabb/`` (quoted in ``doc/benchmark_results.rst`
   trials per class (``--n-perms`` permutations, the same splits for every pipeline).
 
 Every part prints its progress and table and writes ``<stem>_scores.csv``, ``<stem>.json``,
-``<stem>.md`` and ``<stem>.png`` (atomically); ``moabb_summary.json`` collects the tables.
+``<stem>.md`` and ``<stem>.png`` (atomically); ``moabb_summary.json`` collects the settings,
+summaries and tables of every part found in the output folder.
 
 Usage::
 
@@ -51,6 +52,25 @@ def _git_state():
         return None
 
 
+def _write_summary(out, atomic_write):
+    """``moabb_summary.json``: every part's settings, summary and table found in ``out``.
+
+    Rebuilt from the parts' own JSON files each time, so parts run in separate processes
+    (even at the same time) all end up in it.
+    """
+    parts = {}
+    for path in sorted(out.glob("*.json")):
+        if path.name == "moabb_summary.json":
+            continue
+        payload = json.loads(path.read_text())
+        table = path.with_suffix(".md")
+        parts[path.stem] = {"config": payload["config"], "summary": payload["summary"],
+                            "table": table.read_text() if table.exists() else None}
+    with atomic_write(out / "moabb_summary.json") as tmp:
+        tmp.write_text(json.dumps({"git": _git_state(), "parts": parts}, indent=1,
+                                  default=str))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="benchmarks/results/moabb")
@@ -84,17 +104,10 @@ def main(argv=None):
     out = Path(args.out)
     common = {"output_dir": out, "cache_dir": args.cache_dir,
               "classifier_params": {"max_epochs": args.max_epochs}}
-    summary_path = out / "moabb_summary.json"
-    summary = json.loads(summary_path.read_text()) if summary_path.exists() else {}
-    summary["git"] = _git_state()
     t0 = time.time()
 
     def record(key, result):
-        summary[key] = {"table": result["table"], "files": {k: str(v) for k, v in
-                                                            result["paths"].items()},
-                        "config": result["config"]}
-        with atomic_write(summary_path) as tmp:
-            tmp.write_text(json.dumps(summary, indent=1, default=str))
+        _write_summary(out, atomic_write)
         print(f"[{time.time() - t0:.0f} s] {key} done", flush=True)
 
     # MOABB's HDF5 store kept in OUT/moabb-hdf5: an interrupted run resumes where it stopped
