@@ -187,6 +187,18 @@ def test_cli_benchmark_kalunga_ssvep(data_root, tmp_path, capsys):
     assert payload["config"]["classes"] == ["13", "17", "21"]
     # CCA needs no training and finds the stimulation frequency well above chance (1/3)
     assert scores.set_index("pipeline").loc["SSVEP_CCA", "score"] > 0.5
+    # the filter-bank pipeline saw all three bands (MOABB 1.7's evaluation would pass one):
+    # the same protocol by hand on FilterBankSSVEP's data gives the same score
+    from moabb.datasets import Kalunga2016
+    from moabb.paradigms import FilterBankSSVEP
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    X, y, _ = FilterBankSSVEP(n_classes=3).get_data(Kalunga2016(), subjects=[1])
+    assert X.shape[-1] == 3
+    expected = cross_val_score(make_pipelines("ssvep", names=["SSVEP_TS+LR"])["SSVEP_TS+LR"],
+                               X, y, cv=StratifiedKFold(3, shuffle=True, random_state=42))
+    np.testing.assert_allclose(scores.set_index("pipeline").loc["SSVEP_TS+LR", "score"],
+                               expected.mean(), rtol=1e-6)
     assert "SSVEP_CCA" in capsys.readouterr().out
     with pytest.raises(SystemExit) as err:
         main(["benchmark", "--dataset", "NoSuchDataset", "--out", str(tmp_path)])

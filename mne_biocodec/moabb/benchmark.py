@@ -15,6 +15,8 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 
 from .pipelines import count_trainable_parameters, make_pipelines, pipeline_input
 from .report import markdown_table, plot_scores, summarize, write_report
@@ -135,13 +137,18 @@ def resolve_paradigm(paradigm, dataset=None, n_classes=None, events=None):
                          "unset.") from None
 
 
-def _companion_paradigm(paradigm, kind):
+def _companion_paradigm(paradigm, kind, dataset):
     """The paradigm whose data a pipeline of input ``kind`` takes (filter bank for SSVEP)."""
     if kind != "filterbank":
         return paradigm
     from moabb.paradigms import FilterBankSSVEP
 
-    return FilterBankSSVEP(n_classes=paradigm.n_classes, events=paradigm.events,
+    # The bands MOABB derives from the stimulation frequencies when filters=None, given
+    # explicitly: MOABB 1.7's evaluations build their processing before deriving them and
+    # then pass a single band.
+    events = list(paradigm.used_events(dataset))
+    filters = [[float(f) - 0.5, float(f) + 0.5] for f in events if _is_number(f)]
+    return FilterBankSSVEP(filters=filters, n_classes=paradigm.n_classes, events=events,
                            tmin=paradigm.tmin, tmax=paradigm.tmax, resample=paradigm.resample)
 
 
@@ -241,9 +248,46 @@ def _make_evaluation(name, paradigm, dataset, kind, hdf5_path, overwrite, random
     return cls(**kwargs)
 
 
+def _moabb_process(evaluation, name, pipeline):
+    """MOABB's results of one pipeline (a DataFrame, one row per subject and session)."""
+    with warnings.catch_warnings():
+        # MOABB's HDF5 results store trips an h5py deprecation (its code, not the user's:
+        # nothing to act on).
+        warnings.filterwarnings("ignore", message="Creating a dataset without passing data "
+                                "or dtype")
+        return evaluation.process({name: pipeline})
+
+
+def _filterbank_within_session(name, pipeline, paradigm, dataset, scoring, n_splits,
+                               random_state):
+    """MOABB's within-session protocol for a filter-bank pipeline, run here.
+
+    MOABB 1.7's evaluations keep only the first of a filter-bank paradigm's processing
+    pipelines, so a ``FilterBankSSVEP`` pipeline would see one band instead of all of them.
+    This applies the same protocol to the paradigm's full data: per subject and session,
+    stratified k-fold (shuffled, seeded as MOABB seeds it), the paradigm's scorer, the mean
+    over folds.
+    """
+    import pandas as pd
+    from sklearn.model_selection import StratifiedKFold, cross_validate
+
+    X, y, meta = _load(paradigm, dataset, dataset.subject_list, "filterbank")
+    rows = []
+    for (subject, session), block in meta.reset_index(drop=True).groupby(
+            ["subject", "session"], sort=True):
+        idx = block.index.to_numpy()
+        cv = StratifiedKFold(n_splits or 5, shuffle=True, random_state=random_state)
+        res = cross_validate(pipeline, X[idx], y[idx], cv=cv, scoring=scoring)
+        rows.append({"dataset": dataset.code, "pipeline": name, "subject": subject,
+                     "session": session, "score": float(np.mean(res["test_score"])),
+                     "time": float(np.mean(res["fit_time"])), "samples": len(idx),
+                     "channels": X.shape[1], "n_classes": len(np.unique(y[idx]))})
+    return pd.DataFrame(rows)
+
+
 def _load(paradigm, dataset, subjects, kind):
     """``(X, y)`` of ``subjects`` as a pipeline of input ``kind`` takes them."""
-    p = _companion_paradigm(paradigm, kind)
+    p = _companion_paradigm(paradigm, kind, dataset)
     X, y, meta = p.get_data(dataset, subjects=list(subjects), return_epochs=kind == "epochs")
     return X, y, meta
 
@@ -379,6 +423,11 @@ def run_benchmark(dataset="PhysionetMI", paradigm="LeftRightImagery", subjects=N
         pipes = make_pipelines(type(par).__name__, sfreq, cache_dir=cache_dir, names=pipelines,
                                classifier_params=classifier_params, random_state=random_state)
     groups = _split_by_input(pipes, class_names, log)
+    if "filterbank" in groups and evaluation != "within-session":
+        raise ValueError(
+            f"filter-bank pipelines {sorted(groups['filterbank'])} run within session only: "
+            "MOABB 1.7's evaluations pass them the first band of the filter bank alone. Leave "
+            "them out of the pipelines for a cross-session or cross-subject evaluation.")
     scoring, metric = _metric(par)
     out = Path(output_dir)
     # MOABB keeps results in HDF5; kept next to the outputs only to resume (overwrite=False).
@@ -395,16 +444,15 @@ def run_benchmark(dataset="PhysionetMI", paradigm="LeftRightImagery", subjects=N
         ds_chunk = copy.copy(ds)
         ds_chunk.subject_list = list(chunk)
         for kind, group in groups.items():
-            ev = _make_evaluation(evaluation, _companion_paradigm(par, kind), ds_chunk, kind,
+            ev = _make_evaluation(evaluation, _companion_paradigm(par, kind, ds), ds_chunk, kind,
                                   hdf5, overwrite, random_state, n_jobs, n_splits)
             for name, pipe in group.items():
                 t0 = time.time()
-                with warnings.catch_warnings():
-                    # MOABB's HDF5 results store trips an h5py deprecation (its code, not
-                    # the user's: nothing to act on).
-                    warnings.filterwarnings("ignore", message="Creating a dataset without "
-                                            "passing data or dtype")
-                    res = ev.process({name: pipe})
+                if kind == "filterbank":
+                    res = _filterbank_within_session(name, pipe, par, ds_chunk, scoring,
+                                                     n_splits, random_state)
+                else:
+                    res = _moabb_process(ev, name, pipe)
                 # MOABB returns every stored result of the pipeline (earlier subjects too
                 # when resuming from its HDF5 store): keep this chunk's.
                 res = res[res["subject"].astype(int).isin(chunk)]
