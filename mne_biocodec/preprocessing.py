@@ -6,10 +6,12 @@ That is what the reference implementation does to its training corpus, so every 
 feeds the codec goes through :func:`robust_scale`.
 """
 
+from fractions import Fraction
+
 import numpy as np
 from scipy.stats import iqr
 
-__all__ = ["robust_scale", "robust_unscale", "resample", "check_signal_array"]
+__all__ = ["robust_scale", "robust_unscale", "resample", "polyphase_factors", "check_signal_array"]
 
 #: Added to the inter-quartile range before dividing (as in the reference code). It assumes
 #: microvolts: in volts it would be ~10 % of a typical EEG IQR.
@@ -71,8 +73,57 @@ def robust_unscale(scaled, center, scale):
     return np.asarray(scaled, dtype=np.float64) * scale + center
 
 
+#: Largest up/down factor of the exact polyphase path (larger ones design very long filters).
+_MAX_POLYPHASE_FACTOR = 4096
+
+
+def polyphase_factors(sfreq, target_sfreq):
+    """Integer ``(up, down)`` with ``up / down == target_sfreq / sfreq`` for polyphase filtering.
+
+    Parameters
+    ----------
+    sfreq, target_sfreq : float
+        Current and wanted sampling rates in Hz.
+
+    Returns
+    -------
+    up, down : int
+        Coprime factors (``(1, 1)`` when the rates are equal).
+
+    Raises
+    ------
+    ValueError
+        If the ratio is not a fraction with terms up to 4096 (e.g. 173.61 Hz -> 250 Hz).
+    """
+    ratio = Fraction(float(target_sfreq) / float(sfreq)).limit_denominator(
+        _MAX_POLYPHASE_FACTOR)
+    up, down = ratio.numerator, ratio.denominator
+    if (up > _MAX_POLYPHASE_FACTOR
+            or abs(up / down - float(target_sfreq) / float(sfreq)) > 1e-12 * up / down):
+        raise ValueError(
+            f"Cannot resample {float(sfreq):g} Hz to {float(target_sfreq):g} Hz chunk by "
+            f"chunk: the ratio is not a fraction with terms up to {_MAX_POLYPHASE_FACTOR}. "
+            "Resample the recording first (raw.resample(...)) or encode it whole "
+            "(chunk_seconds=None)."
+        )
+    return up, down
+
+
+def _resample_poly(x, up, down):
+    from scipy.signal import resample_poly
+
+    return resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0), padtype="reflect")
+
+
 def resample(data, sfreq, target_sfreq):
-    """Resample the last axis from ``sfreq`` to ``target_sfreq`` with MNE's FFT method.
+    """Resample the last axis from ``sfreq`` to ``target_sfreq`` with a polyphase filter.
+
+    The filter is :func:`scipy.signal.resample_poly`'s with a Kaiser window (beta 5) and
+    reflect padding, as ``mne.filter.resample(..., method="polyphase")`` applies; rates whose
+    ratio has terms above 4096 (e.g. 173.61 Hz) use MNE's polyphase method directly. Unlike
+    MNE's FFT method with automatic padding, it does not shift the signal by a fraction of a
+    sample when going down in rate (250 -> 160 Hz moved a 60 Hz sine to r 0.38), and it can
+    be applied chunk by chunk (:func:`mne_biocodec.streaming.resample_chunks`).
 
     Parameters
     ----------
@@ -85,17 +136,20 @@ def resample(data, sfreq, target_sfreq):
 
     Returns
     -------
-    resampled : ndarray, shape (..., n_times * target_sfreq / sfreq)
+    resampled : ndarray, shape (..., ceil(n_times * target_sfreq / sfreq))
         The resampled signals (``data`` itself when the rates are equal).
     """
-    import mne
-
     if float(sfreq) == float(target_sfreq):
         return data
-    return mne.filter.resample(
-        np.asarray(data, dtype=np.float64), up=float(target_sfreq), down=float(sfreq),
-        npad="auto", verbose="error",
-    )
+    data = np.asarray(data, dtype=np.float64)
+    try:
+        up, down = polyphase_factors(sfreq, target_sfreq)
+    except ValueError:
+        import mne
+
+        return mne.filter.resample(data, up=float(target_sfreq), down=float(sfreq),
+                                   method="polyphase", verbose="error")
+    return _resample_poly(data, up, down)
 
 
 def check_signal_array(X, name="X", ndim=3, min_times=1):

@@ -24,12 +24,11 @@ chunk of the recording at a time:
 """
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
 from .codec.streaming import StreamingEncoder
-from .preprocessing import CLAMP, IQR_EPS
+from .preprocessing import CLAMP, IQR_EPS, _resample_poly, polyphase_factors
 from .tokens import TokenSet, auto_batch_size, codes_dtype
 
 __all__ = ["stream_tokenize", "resample_chunks", "robust_statistics", "polyphase_factors",
@@ -39,7 +38,6 @@ __all__ = ["stream_tokenize", "resample_chunks", "robust_statistics", "polyphase
 DEFAULT_CHUNK_SECONDS = 60.0
 _VOLTS_TO_MICROVOLTS = 1e6
 # Largest up/down factor accepted: the filter has 20 * max(up, down) + 1 taps.
-_MAX_POLYPHASE_FACTOR = 4096
 # Histogram bits per refinement pass and the bucket size below which values are gathered.
 _HIST_BITS = 12
 _GATHER_MAX = 1 << 14
@@ -90,44 +88,6 @@ class _Source:
 
 
 # -- resampling -----------------------------------------------------------------------------
-def polyphase_factors(sfreq, target_sfreq):
-    """Integer ``(up, down)`` with ``up / down == target_sfreq / sfreq`` for polyphase filtering.
-
-    Parameters
-    ----------
-    sfreq, target_sfreq : float
-        Current and wanted sampling rates in Hz.
-
-    Returns
-    -------
-    up, down : int
-        Coprime factors (``(1, 1)`` when the rates are equal).
-
-    Raises
-    ------
-    ValueError
-        If the ratio is not a fraction with terms up to 4096 (e.g. 173.61 Hz -> 250 Hz).
-    """
-    ratio = Fraction(float(target_sfreq) / float(sfreq)).limit_denominator(
-        _MAX_POLYPHASE_FACTOR)
-    up, down = ratio.numerator, ratio.denominator
-    if (up > _MAX_POLYPHASE_FACTOR
-            or abs(up / down - float(target_sfreq) / float(sfreq)) > 1e-12 * up / down):
-        raise ValueError(
-            f"Cannot resample {float(sfreq):g} Hz to {float(target_sfreq):g} Hz chunk by "
-            f"chunk: the ratio is not a fraction with terms up to {_MAX_POLYPHASE_FACTOR}. "
-            "Resample the recording first (raw.resample(...)) or encode it whole "
-            "(chunk_seconds=None)."
-        )
-    return up, down
-
-
-def _resample_poly(x, up, down):
-    from scipy.signal import resample_poly
-
-    return resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0), padtype="reflect")
-
-
 def resample_chunks(read, n_times, up, down, chunk_times):
     """Polyphase-resample a long signal chunk by chunk, exactly as in one piece.
 

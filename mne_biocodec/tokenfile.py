@@ -493,12 +493,8 @@ def encode_raw(raw, codec, n_q=None, picks=None, *, batch_size=None, device=None
         memory used does not grow with the recording length: chunks of this many seconds;
         ``"auto"`` streams 60-s chunks for recordings longer than 10 minutes
         (:data:`STREAM_ABOVE_SECONDS`); ``None`` or 0 encodes the whole recording at once.
-        For recordings at the codec rate both ways give identical codes. For other rates
-        streaming resamples with a polyphase filter instead of MNE's FFT method, and the
-        fine codebooks react to that: on the shipped 160 Hz sample 60 % of the codes agree
-        (89 % of the first codebook) while the fidelity is the same (Pearson r 0.992,
-        SI-SDR 18.1 dB both ways); pass the same ``chunk_seconds`` for every recording of a
-        data set, or resample it to the codec rate first, for codes made the same way. A Raw
+        Both ways give identical codes (the same polyphase resampling and whole-recording
+        robust statistics; ``tests/test_streaming.py`` checks it). A Raw
         that is not preloaded is then read chunk by chunk.
 
     Returns

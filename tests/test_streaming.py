@@ -127,6 +127,16 @@ def test_stream_at_codec_rate_equals_tokenize_and_encode_raw(sample_raw, default
     np.testing.assert_array_equal(whole.codes, expected.codes)
 
 
+def test_stream_at_recording_rate_equals_tokenize_and_encode_raw(sample_raw, default_codec):
+    # 160 Hz: the epoch path and streaming resample with the same polyphase filter.
+    raw = sample_raw.copy().pick(PICKS[:4]).crop(0, 60).load_data()
+    expected = tokenize(raw.get_data()[None], 160.0, default_codec)
+    streamed = encode_raw(raw, default_codec, chunk_seconds=9.1)
+    np.testing.assert_array_equal(streamed.codes, expected.codes)
+    np.testing.assert_array_equal(encode_raw(raw, default_codec, chunk_seconds=None).codes,
+                                  expected.codes)
+
+
 def test_streaming_errors(default_codec, codec_rate_signals):
     with pytest.raises(ValueError, match="normalize=True"):
         StreamingEncoder(BioCodec({"normalize": True}))
