@@ -163,10 +163,14 @@ def plot_learning_curve(per_subject, metric, value="score", chance=None, title=N
     fig : matplotlib.figure.Figure
     """
     fig, ax = _figure_axes(ax, (6.5, 4.2))
-    for name, rows in per_subject.groupby("pipeline", sort=False):
+    groups = list(per_subject.groupby("pipeline", sort=False))
+    for i, (name, rows) in enumerate(groups):
         stats = rows.groupby("n_per_class")[value].agg(["mean", "std", "count"])
         sem = stats["std"].fillna(0) / np.sqrt(stats["count"])
-        ax.errorbar(stats.index, stats["mean"], yerr=sem, marker="o", capsize=3, label=name)
+        dodge = 0.12 * (i - (len(groups) - 1) / 2)  # keeps the error bars apart
+        ax.errorbar(stats.index + dodge, stats["mean"], yerr=sem, marker="o", capsize=3,
+                    label=name)
+    ax.set_xticks(sorted(per_subject["n_per_class"].unique()))
     if chance is not None:
         ax.axhline(chance, color="k", ls="--", lw=0.8)
     ax.set_xlabel("training trials per class")
