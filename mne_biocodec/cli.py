@@ -399,6 +399,20 @@ def _cmd_benchmark(args):
 
 
 # -- parser ---------------------------------------------------------------------------------
+def _add_encoding_options(parser):
+    """The codec, bitrate, channel and device options every encoding command takes."""
+    parser.add_argument("--codec", default=_DEFAULT_CODEC,
+                        help=f"shipped codec name or .safetensors path (default: "
+                             f"{_DEFAULT_CODEC})")
+    parser.add_argument("--n-q", type=int, default=None, dest="n_q",
+                        help="codebooks to keep (default: all)")
+    parser.add_argument("--picks", nargs="+", default=None,
+                        help="channel names or types (default: every channel of the codec's "
+                             "modality)")
+    parser.add_argument("--device", default=None,
+                        help="cpu or cuda (default: cuda if present)")
+
+
 def _build_parser():
     from ._version import __version__
 
@@ -416,15 +430,7 @@ def _build_parser():
     enc.add_argument("recording", help="recording file (.fif, .edf, .bdf, .vhdr, ...)")
     enc.add_argument("-o", "--output", default=None,
                      help="token file to write (default: <recording name>.bctok here)")
-    enc.add_argument("--codec", default=_DEFAULT_CODEC,
-                     help=f"shipped codec name or .safetensors path (default: "
-                          f"{_DEFAULT_CODEC})")
-    enc.add_argument("--n-q", type=int, default=None, dest="n_q",
-                     help="codebooks to keep (default: all)")
-    enc.add_argument("--picks", nargs="+", default=None,
-                     help="channel names or types (default: every channel of the codec's "
-                          "modality)")
-    enc.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    _add_encoding_options(enc)
     enc.add_argument("--chunk-seconds", type=_chunk_seconds_arg, default="auto",
                      help="encode chunk by chunk in bounded memory, SECONDS per chunk; 0 "
                           "encodes the whole recording at once (default: auto, 60-s chunks "
@@ -485,23 +491,15 @@ def _build_parser():
     cor.add_argument("source", help="folder of recordings, BIDS root or MOABB dataset name "
                                     "(e.g. Kalunga2016)")
     cor.add_argument("-o", "--output", required=True, help="store folder for the token files")
-    cor.add_argument("--codec", default=_DEFAULT_CODEC,
-                     help=f"shipped codec name or .safetensors path (default: "
-                          f"{_DEFAULT_CODEC})")
+    _add_encoding_options(cor)
     cor.add_argument("--scheduler", default=None,
                      help="Dask scheduler address (default: a local cluster)")
     cor.add_argument("--n-workers", type=int, default=None, dest="n_workers",
                      help="workers of the local cluster (default: number of CPUs)")
-    cor.add_argument("--n-q", type=int, default=None, dest="n_q",
-                     help="codebooks to keep (default: all)")
-    cor.add_argument("--picks", nargs="+", default=None,
-                     help="channel names or types (default: every channel of the codec's "
-                          "modality)")
     cor.add_argument("--subjects", nargs="+", default=None,
                      help="BIDS or MOABB subjects (default: all)")
     cor.add_argument("--retries", type=int, default=1,
                      help="extra attempts of a failed recording (default: 1)")
-    cor.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
     cor.set_defaults(func=_cmd_encode_corpus)
 
     ben = sub.add_parser(

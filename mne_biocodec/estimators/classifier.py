@@ -205,7 +205,7 @@ class BioCodecClassifier(NeuralNetClassifier):
         return BioCodecTokenizer(codec=self.codec, n_q=self.n_q, output="codes",
                                  sfreq=self.sfreq, device=str(self.device))
 
-    def _inputs(self, X):
+    def _inputs(self, X, fitting=False):
         """What the module takes: codes (frozen codec) or normalised signals (fine-tuning),
         plus the standardised log scales with ``use_scale``.
 
@@ -234,7 +234,7 @@ class BioCodecClassifier(NeuralNetClassifier):
         if not self.use_scale:
             return main
         log_scale = np.log10(scale[..., 0]).astype(np.float32)
-        if not hasattr(self, "scale_mean_"):  # first call, from fit
+        if fitting:
             self.scale_mean_ = log_scale.mean(axis=0)
             self.scale_std_ = log_scale.std(axis=0) + 1e-3
         log_scale = (log_scale - self.scale_mean_) / self.scale_std_
@@ -275,9 +275,7 @@ class BioCodecClassifier(NeuralNetClassifier):
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         self.tokenizer_ = self._tokenizer().fit(X)
-        for attr in ("scale_mean_", "scale_std_"):
-            self.__dict__.pop(attr, None)
-        inputs = self._inputs(X)
+        inputs = self._inputs(X, fitting=True)
         n_chans = (inputs["log_scale"] if isinstance(inputs, dict) else inputs).shape[1]
         codec = self.tokenizer_.codec_
         n_q = self.tokenizer_.n_q_
