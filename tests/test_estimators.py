@@ -142,6 +142,10 @@ def test_classifier_learns_and_predicts_labels(mi_data, mi_codes, default_codec)
     np.testing.assert_allclose(clf.predict_proba(tokens), proba, rtol=1e-5)
     with pytest.raises(ValueError, match="carry no channel scales"):
         clf.predict_proba(mi_codes)
+    # fitting on those tokens (tokenise once, search many heads) trains the same head
+    refit = clone(clf).fit(tokens, y)
+    assert refit.tokenizer_.n_chans_ == X.shape[1] and refit.tokenizer_.sfreq_ == sfreq
+    np.testing.assert_allclose(refit.predict_proba(tokens), proba, rtol=1e-4, atol=1e-6)
 
 
 def test_classifier_in_grid_search(mi_data, default_codec):

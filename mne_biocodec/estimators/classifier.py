@@ -246,8 +246,9 @@ class BioCodecClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
-            Signals in volts, or epochs.
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs | TokenSet
+            Signals in volts, epochs, or the TokenSet of ``tokenizer_.encode`` (tokenised
+            once, e.g. for a hyper-parameter search).
         y : array-like, shape (n_epochs,)
             Labels of any type (strings included). With Epochs input, None takes the event
             codes' names.

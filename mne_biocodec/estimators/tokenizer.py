@@ -144,8 +144,9 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
-            Signals in volts, or epochs.
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs | TokenSet
+            Signals in volts, epochs, or tokens from :meth:`encode` (whose sampling rate and
+            channel names are then used).
         y : None
             Ignored.
 
@@ -161,12 +162,17 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
                 f"1..{self.codec_.n_q}."
             )
         self.n_q_ = self.n_q or self.codec_.n_q
-        data, sfreq, ch_names = resolve_input(X, self.sfreq, self.codec_.config["modality"])
-        from ..preprocessing import check_signal_array
+        if isinstance(X, TokenSet):
+            # tokens computed earlier (e.g. by encode): their layout is the input's
+            sfreq, ch_names, n_chans = X.sfreq, X.ch_names, X.codes.shape[1]
+        else:
+            data, sfreq, ch_names = resolve_input(X, self.sfreq,
+                                                  self.codec_.config["modality"])
+            from ..preprocessing import check_signal_array
 
-        data = check_signal_array(data, "X", ndim=3)
+            n_chans = check_signal_array(data, "X", ndim=3).shape[1]
         self.sfreq_ = sfreq
-        self.n_chans_ = data.shape[1]
+        self.n_chans_ = n_chans
         self.n_features_in_ = self.n_chans_
         self.ch_names_ = ch_names
         if self.output == "auto":
