@@ -65,8 +65,9 @@ class WarmupCosine(Callback):
 
     def on_epoch_begin(self, net, dataset_train=None, **kwargs):
         if self.total_steps_ is None and dataset_train is not None:
-            batch_size = net.get_params_for("iterator_train").get("batch_size", net.batch_size)
-            self.total_steps_ = net.max_epochs * math.ceil(len(dataset_train) / batch_size)
+            # the training iterator knows its batches, whatever rule sized them
+            self.total_steps_ = net.max_epochs * len(net.get_iterator(dataset_train,
+                                                                      training=True))
         warmup = self.warmup_steps
         total = self.total_steps_ or 1
         self.warmup_steps_ = int(round(warmup * total)) if 0 < warmup < 1 else int(warmup)
