@@ -95,10 +95,6 @@ def main(argv=None):
     from mne_biocodec.moabb import run_benchmark, run_cross_subject, run_low_resource
     from mne_biocodec.moabb.protocols import LOW_RESOURCE_PIPELINES
 
-    if args.cache_dir:
-        # BioCodecClassifier tokenises with a tokenizer of its own, which reads the cache
-        # folder from the environment.
-        os.environ.setdefault("MNE_BIOCODEC_CACHE", str(args.cache_dir))
     torch.set_num_threads(args.threads)
     mne.set_log_level("error")
     out = Path(args.out)

@@ -9,7 +9,7 @@ import pytest
 from sklearn.base import clone
 
 import mne_biocodec.cache as cache_mod
-from mne_biocodec import BioCodecTokenizer, load_codec, tokenize
+from mne_biocodec import BioCodecClassifier, BioCodecTokenizer, load_codec, tokenize
 from mne_biocodec.cache import CACHE_ENV, cache_key, cached_encode, resolve_cache
 
 
@@ -43,6 +43,16 @@ def test_tokenizer_second_transform_hits_cache(mi_epochs, tmp_path, count_encode
     uncached = BioCodecTokenizer(output="codes", cache=False).fit(epochs).transform(epochs)
     np.testing.assert_array_equal(uncached, first)
     assert len(list(tmp_path.rglob("*.npy"))) == 12
+
+
+def test_classifier_shares_the_tokenizers_cache(mi_epochs, tmp_path, count_encodes):
+    epochs = mi_epochs[:8]
+    BioCodecTokenizer(output="codes", cache=tmp_path).fit(epochs).transform(epochs)
+    assert count_encodes == [8 * 21]
+    clf = BioCodecClassifier(cache=tmp_path, max_epochs=1, random_state=0)
+    clf.fit(epochs, np.arange(8) % 2)
+    assert clf.tokenizer_.cache == tmp_path
+    assert count_encodes == [8 * 21]  # the classifier read the tokens back
 
 
 def test_keys_follow_signals_codec_and_codebooks(default_codec, mi_epochs, tmp_path,

@@ -97,6 +97,10 @@ class BioCodecClassifier(NeuralNetClassifier):
         mean and deviation) next to the tokens. The codec encodes amplitude-normalised
         channels, so the tokens alone carry no band power; motor imagery (ERD/ERS) lives
         largely there. ``False`` is the paper's head.
+    cache : bool | str | path-like | None, default=None
+        Token cache of the tokenizer (see :class:`BioCodecTokenizer`): with a folder, each
+        epoch is tokenised once across the folds of a cross-validation and the fits of a
+        search. None uses ``$MNE_BIOCODEC_CACHE`` when set.
     lr : float, default=1e-3
         Peak learning rate.
     max_epochs : int, default=20
@@ -143,7 +147,7 @@ class BioCodecClassifier(NeuralNetClassifier):
     """
 
     def __init__(self, codec="biocodec-eeg", n_q=None, sfreq=None, finetune_codec=False,
-                 use_scale=True, *,
+                 use_scale=True, cache=None, *,
                  module=TokenTransformerHead, criterion=torch.nn.CrossEntropyLoss,
                  optimizer=torch.optim.AdamW, lr=1e-3, max_epochs=20, batch_size="auto",
                  warmup=0.2, label_smoothing=0.1, class_weight="balanced",
@@ -156,6 +160,7 @@ class BioCodecClassifier(NeuralNetClassifier):
         self.sfreq = sfreq
         self.finetune_codec = finetune_codec
         self.use_scale = use_scale
+        self.cache = cache
         self.warmup = warmup
         self.label_smoothing = label_smoothing
         self.class_weight = class_weight
@@ -227,7 +232,7 @@ class BioCodecClassifier(NeuralNetClassifier):
 
     def _tokenizer(self):
         return BioCodecTokenizer(codec=self.codec, n_q=self.n_q, output="codes",
-                                 sfreq=self.sfreq, device=str(self.device))
+                                 sfreq=self.sfreq, device=str(self.device), cache=self.cache)
 
     def _inputs(self, X, fitting=False):
         """What the module takes: codes (frozen codec) or normalised signals (fine-tuning),

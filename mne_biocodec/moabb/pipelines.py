@@ -227,10 +227,8 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
         The codec of the BioCodec pipelines.
     cache_dir : str | path-like | None, default=None
         Token cache folder (:mod:`mne_biocodec.cache`), passed as ``cache=`` to the BioCodec
-        estimators that take one, :class:`~mne_biocodec.BioCodecTokenizer` (tokenising is
-        most of their cost, and cross-validation tokenises each epoch once per fold without
-        it). Estimators without the parameter (the classifier's internal tokenizer) use the
-        ``MNE_BIOCODEC_CACHE`` environment variable; None leaves every estimator to it.
+        estimators (tokenising is most of their cost, and cross-validation tokenises each
+        epoch once per fold without it); None leaves them to ``$MNE_BIOCODEC_CACHE``.
     names : list of str | None, default=None
         Pipelines to return (all when None).
     classifier_params : dict | None, default=None
