@@ -233,8 +233,8 @@ def estimates(per_core, seconds_per_segment):
                 * seconds_per_segment / 3600 for n in (32, 64, 128)},
             "note": "CPU cost per segment measured here with one thread per process; compute "
                     "only: gradient all-reduce (3.15 M float32 = 12.6 MB per step) and "
-                    "codebook gathers come on top, and the 2-process run on this shared "
-                    "2-core machine was slower than 1 process; the paper trained on GPUs, "
+                    "codebook gathers come on top (see training_step: speedup_two_processes "
+                    "for what two gloo processes gained here); the paper trained on GPUs, "
                     "which this machine lacks",
         },
     }
@@ -270,8 +270,8 @@ def main(argv=None):
     result = {"benchmark": "scale", "mne_biocodec_version": __version__,
               "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count(),
                           "loadavg_start": os.getloadavg(),
-                          "shared": "a shared 2-core machine: other engineers' jobs ran at "
-                                    "the same time, so every figure is a lower bound"},
+                          "shared": "a shared 2-core VM: loadavg_start and loadavg_end "
+                                    "record how busy it was around the run"},
               "recordings": {"data": "eegmmidb (held out from codec training)",
                              "subjects": args.subjects, "runs": args.runs,
                              "cropped_to_s": args.seconds}}
