@@ -39,13 +39,9 @@ CURRENT = (6, 0.01)  # what make_pipelines' BioCodec+TS+LR uses
 
 
 def _ts_lr():
-    from pyriemann.estimation import Covariances
-    from pyriemann.tangentspace import TangentSpace
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+    from mne_biocodec.moabb import make_pipelines
 
-    return make_pipeline(Covariances("oas"), TangentSpace(metric="riemann"),
-                         LogisticRegression(C=1.0))
+    return make_pipelines("imagery", names=["TS+LR"])["TS+LR"]  # MOABB's TSLR.yml
 
 
 def _coherence_ts(shrinkage):
