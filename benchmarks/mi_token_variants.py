@@ -35,7 +35,21 @@ os.environ.setdefault("MOABB_DOWNLOAD_PROVIDER", "upstream")
 
 SUBJECTS = [1, 2, 3, 4, 5]
 DEV_GRID = [(n_q, shrinkage) for n_q in (1, 2, 6) for shrinkage in (0.01, 0.1, 0.3)]
-CURRENT = (6, 0.01)  # what make_pipelines' BioCodec+TS+LR uses
+
+
+def _current(cache_dir=None):
+    """``make_pipelines``' BioCodec+TS+LR (tokens, coherence, tangent space, LR)."""
+    from mne_biocodec.moabb import make_pipelines
+
+    return make_pipelines("imagery", 160.0, cache_dir=cache_dir,
+                          names=["BioCodec+TS+LR"])["BioCodec+TS+LR"]
+
+
+def _current_setting(codec):
+    """``(n_q, shrinkage)`` of the current BioCodec+TS+LR."""
+    pipe = _current()
+    n_q = pipe.named_steps["tokens"].n_q
+    return (codec.n_q if n_q is None else int(n_q)), pipe.named_steps["coherence"].shrinkage
 
 
 def _ts_lr():
@@ -134,7 +148,8 @@ def run_dev(cache_dir):
     _print("development set: executed left/right runs, 10 x 5-fold", dev_summary)
     best = max((k for k in dev_summary if k != "TS+LR"), key=lambda k: dev_summary[k]["mean"])
     best_nq, best_shrink = (float(p.split("=")[1]) for p in best.split())
-    candidates = {"current": CURRENT, "dev best": (int(best_nq), best_shrink)}
+    candidates = {"current": _current_setting(tok.codec_),
+                  "dev best": (int(best_nq), best_shrink)}
 
     test = {"TS+LR": []}
     for subject in SUBJECTS:
@@ -155,11 +170,7 @@ def run_filterbank(cache_dir):
     """Per-band tokens of MOABB's imagery filter bank against the same bank on covariances."""
     from moabb.paradigms import FilterBankLeftRightImagery, LeftRightImagery
     from moabb.pipelines.utils import FilterBank
-    from pyriemann.estimation import Covariances
-    from pyriemann.tangentspace import TangentSpace
-    from sklearn.pipeline import make_pipeline
-
-    from mne_biocodec import BioCodecTokenizer
+    from sklearn.pipeline import Pipeline
 
     fb, par = FilterBankLeftRightImagery(), LeftRightImagery()
     scores = {"TS+LR": [], "BioCodec-FB+TS+LR": [], "FB-TS+LR": []}
@@ -169,16 +180,13 @@ def run_filterbank(cache_dir):
         Xfb, yfb = _data(fb, True, subject)
         if not np.array_equal(y, yfb):
             raise RuntimeError("the filter-bank paradigm returned other trials")
-        tokens_ts = make_pipeline(BioCodecTokenizer(sfreq=160.0, output="spatial",
-                                                    cache=cache_dir),
-                                  _coherence_ts(CURRENT[1]))
+        # the current pipeline without its classifier, per band
+        tokens_ts = Pipeline(_current(cache_dir).steps[:-1])
         scores["TS+LR"].append(_score(_ts_lr(), X, y, _moabb_folds()))
         scores["BioCodec-FB+TS+LR"].append(
             _score(_with_lr(FilterBank(tokens_ts)), Xfb, y, _moabb_folds()))
         scores["FB-TS+LR"].append(_score(
-            _with_lr(FilterBank(make_pipeline(Covariances("oas"),
-                                              TangentSpace(metric="riemann")))),
-            Xfb, y, _moabb_folds()))
+            _with_lr(FilterBank(Pipeline(_ts_lr().steps[:-1]))), Xfb, y, _moabb_folds()))
         print(f"filterbank subject {subject}: {time.time() - t0:.0f} s", flush=True)
     summary = _summary(scores)
     _print(f"filter bank {fb.filters}: imagery runs, MOABB's folds", summary)
