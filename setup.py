@@ -39,7 +39,7 @@ setup(
         "mne-bids>=0.14",
     ],
     extras_require={
-        "test": ["pytest>=7", "pytest-timeout"],
+        "test": ["pytest>=7", "pytest-timeout", "hypothesis>=6.80"],
         "doc": ["sphinx>=7", "pydata-sphinx-theme", "sphinx-gallery>=0.15", "numpydoc"],
     },
     entry_points={"console_scripts": ["mne-biocodec=mne_biocodec.cli:main"]},

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import save_file
 
 from mne_biocodec import BioCodec, load_codec, save_codec
-from mne_biocodec.codec import EMG_CONFIG, convert_checkpoint
+from mne_biocodec.codec import EMG_CONFIG, convert_checkpoint, file_sha256
 from mne_biocodec.codec.quantization import ResidualVectorQuantizer
 
 
@@ -81,11 +81,16 @@ def test_checkpoint_not_matching_config(parity_codec, tmp_path):
     meta = json.loads(path.with_suffix(".json").read_text())
     meta["config"]["n_filters"] = 16
     # a config in a sibling JSON is only read when the metadata has none: rewrite the file
+    # (and record its new digest, which load_codec verifies first)
     from safetensors.torch import load_file
     bad = tmp_path / "other.safetensors"
     save_file(load_file(path), bad)
+    meta["sha256"] = file_sha256(bad)
     sidecar.write_text(json.dumps(meta))
-    with pytest.raises(ValueError, match="do not match its codec config"):
+    with pytest.raises(ValueError, match=r"do not match the codec config \(the config in "
+                       r".*other\.json\)\. 114 with the wrong shape: "
+                       r"decoder\.model\.0\.conv\.conv\.bias: found \(256,\), "
+                       r"expected \(128,\)"):
         load_codec(bad, device="cpu")
 
 

@@ -27,6 +27,22 @@ def test_shipped_codecs_listed_and_loadable():
     assert not codec.training
     info = pretrained_info("biocodec-eeg")
     assert len(info["sha256"]) == 64
+    # the codec knows where it came from
+    assert codec.modality == "eeg" and codec.source == "biocodec-eeg"
+    assert codec.weights_file == resolve_pretrained("biocodec-eeg")[0]
+    assert codec.weights_file.name == info["file"]
+
+
+@pytest.mark.parametrize("entry", [
+    {"file": "../../elsewhere.safetensors", "sha256": "0" * 64},
+    {"file": "biocodec-eeg.safetensors", "sha256": "not-a-digest"},
+    ["biocodec-eeg.safetensors"],
+])
+def test_damaged_registry_entry_is_refused(monkeypatch, entry):
+    monkeypatch.setattr("mne_biocodec.pretrained._registry", lambda: {"biocodec-eeg": entry})
+    with pytest.raises(ValueError, match="registry entry of shipped codec 'biocodec-eeg' must "
+                       "give a plain 'file' name"):
+        load_codec("biocodec-eeg")
 
 
 def test_sample_recording_is_held_out():

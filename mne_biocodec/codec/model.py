@@ -2,14 +2,17 @@
 
 import copy
 import math
+import numbers
 
 import torch
 from torch import nn
 
+from .files import save_codec
 from .quantization import ResidualVectorQuantizer
 from .seanet import SEANetDecoder, SEANetEncoder
 
-__all__ = ["BioCodec", "EEG_CONFIG", "EMG_CONFIG", "default_device"]
+__all__ = ["BioCodec", "EEG_CONFIG", "EMG_CONFIG", "MAX_CODEC_SIZE", "check_codec_config",
+           "codec_state_size", "default_device"]
 
 #: The reference EEG codec (klean2050/BioCodec-release, ``configs/eeg_config.yaml``).
 EEG_CONFIG = {
@@ -54,6 +57,210 @@ _QUANTIZER_KEYS = ("n_q", "bins", "codebook_dim", "decay", "epsilon", "kmeans_in
                    "kmeans_iters", "threshold_ema_dead_code", "commitment_weight",
                    "quantizer_dropout")
 
+#: Most values (parameters and buffers) a codec config may ask for: 30 times the reference
+#: codec's 3.2 million, so that a config read from a file cannot make the constructor
+#: allocate gigabytes.
+MAX_CODEC_SIZE = 100_000_000
+
+# Bounds far outside anything trained so far (the reference codecs use n_q 6, 256 bins,
+# 32 filters, 3 ratios) that still keep the model, its padding and its k-means bounded.
+_INT_BOUNDS = {
+    "n_q": (1, 64), "bins": (2, 65536), "dimension": (1, 4096), "n_filters": (1, 1024),
+    "n_residual_layers": (0, 16), "lstm": (0, 8), "kernel_size": (1, 64),
+    "last_kernel_size": (1, 64), "residual_kernel_size": (1, 64), "dilation_base": (1, 16),
+    "compress": (1, 1024), "kmeans_iters": (0, 10000),
+}
+# (low, high, low included): sample rates of biosignals stay well under a megahertz.
+_REAL_BOUNDS = {
+    "sample_rate": (0.0, 1e6, False), "decay": (0.0, 1.0, True), "epsilon": (0.0, 1.0, False),
+    "threshold_ema_dead_code": (0.0, 1e9, True), "commitment_weight": (0.0, 1e6, True),
+    "quantizer_dropout": (0.0, 1.0, True),
+}
+_BOOL_KEYS = ("causal", "true_skip", "normalize", "kmeans_init")
+_CHOICES = {
+    "modality": ("eeg", "emg"),
+    "norm": ("weight_norm", "none", None),
+    "pad_mode": ("reflect", "replicate", "circular", "constant", "zero", "zeros"),
+}
+_MAX_RATIOS = 8
+_MAX_HOP_LENGTH = 65536
+_MAX_DILATED_KERNEL = 4096
+
+
+def _short_repr(value, limit=80):
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _bad_value(key, expected, value):
+    return ValueError(
+        f"config[{key!r}] must be {expected}; got {_short_repr(value)} "
+        f"({type(value).__name__}). Fix the codec config (the reference EEG value is "
+        f"{EEG_CONFIG[key]!r})."
+    )
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _check_int(key, value, low, high):
+    if not _is_int(value) or not low <= value <= high:
+        raise _bad_value(key, f"an int in [{low}, {high}]", value)
+    return int(value)
+
+
+def check_codec_config(config):
+    """Validate a codec config and complete it with the reference EEG values.
+
+    Every key is checked for its type and a range far wider than any trained codec needs,
+    and the size of the model it describes (:func:`codec_state_size`) is bounded by
+    :data:`MAX_CODEC_SIZE`, all without building anything: a config read from a file can
+    neither crash the constructor nor make it allocate gigabytes. :class:`BioCodec` calls it.
+
+    Parameters
+    ----------
+    config : dict | None
+        Codec config; missing keys take the values of :data:`EEG_CONFIG`.
+
+    Returns
+    -------
+    config : dict
+        A new, complete config (``ratios`` as a list of int).
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a dict.
+    ValueError
+        If a key is unknown, a value has the wrong type or lies out of range, or the model
+        would exceed :data:`MAX_CODEC_SIZE` values.
+    """
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise TypeError(
+            f"config must be a dict of codec settings or None; got {type(config).__name__}. "
+            "Pass e.g. dict(EEG_CONFIG, n_q=4)."
+        )
+    unknown = set(config) - set(EEG_CONFIG)
+    if unknown:
+        names = sorted(_short_repr(key) for key in unknown)
+        raise ValueError(
+            f"Unknown codec config keys [{', '.join(names[:10])}"
+            f"{f', and {len(names) - 10} more' if len(names) > 10 else ''}]. Remove or "
+            f"rename them; valid keys are {sorted(EEG_CONFIG)}."
+        )
+    cfg = dict(copy.deepcopy(EEG_CONFIG), **copy.deepcopy(config))
+    for key, (low, high) in _INT_BOUNDS.items():
+        cfg[key] = _check_int(key, cfg[key], low, high)
+    for key, (low, high, low_included) in _REAL_BOUNDS.items():
+        value = cfg[key]
+        if (not isinstance(value, numbers.Real) or isinstance(value, bool)
+                or not math.isfinite(value) or not low <= value <= high
+                or (value == low and not low_included)):
+            interval = f"{'[' if low_included else '('}{low:g}, {high:g}]"
+            raise _bad_value(key, f"a finite number in {interval}", value)
+        if not isinstance(value, (int, float)):  # numpy scalars: keep the config JSON-ready
+            cfg[key] = float(value)
+    for key in _BOOL_KEYS:
+        if not isinstance(cfg[key], bool):
+            raise _bad_value(key, "true or false", cfg[key])
+    for key, choices in _CHOICES.items():
+        if not isinstance(cfg[key], (str, type(None))) or cfg[key] not in choices:
+            raise _bad_value(key, f"one of {list(choices)}", cfg[key])
+    if not isinstance(cfg["name"], str) or len(cfg["name"]) > 200:
+        raise _bad_value("name", "a string of at most 200 characters", cfg["name"])
+    if cfg["codebook_dim"] is not None:
+        cfg["codebook_dim"] = _check_int("codebook_dim", cfg["codebook_dim"], 1, 4096)
+    ratios = cfg["ratios"]
+    if (not isinstance(ratios, (list, tuple)) or not 1 <= len(ratios) <= _MAX_RATIOS
+            or not all(_is_int(r) and 1 <= r <= 64 for r in ratios)):
+        raise _bad_value("ratios", f"a list of 1 to {_MAX_RATIOS} ints in [1, 64]", ratios)
+    cfg["ratios"] = [int(r) for r in ratios]
+    if math.prod(cfg["ratios"]) > _MAX_HOP_LENGTH:
+        raise _bad_value("ratios", f"ints whose product (the hop length) is at most "
+                         f"{_MAX_HOP_LENGTH}", ratios)
+    if cfg["compress"] > cfg["n_filters"]:
+        raise ValueError(
+            f"config['compress'] ({cfg['compress']}) must not exceed config['n_filters'] "
+            f"({cfg['n_filters']}): residual blocks keep n_filters // compress channels. "
+            "Lower compress."
+        )
+    dilated = ((cfg["residual_kernel_size"] - 1)
+               * cfg["dilation_base"] ** max(cfg["n_residual_layers"] - 1, 0) + 1)
+    if dilated > _MAX_DILATED_KERNEL:
+        raise ValueError(
+            f"The last residual convolution spans {dilated} samples (residual_kernel_size "
+            f"{cfg['residual_kernel_size']}, dilation_base {cfg['dilation_base']}, "
+            f"n_residual_layers {cfg['n_residual_layers']}); at most "
+            f"{_MAX_DILATED_KERNEL} are allowed. Lower one of them."
+        )
+    size = codec_state_size(cfg)
+    if size > MAX_CODEC_SIZE:
+        raise ValueError(
+            f"This codec config describes a model of {size:,} values (parameters and "
+            f"buffers); at most {MAX_CODEC_SIZE:,} are allowed (the reference codec has "
+            f"{codec_state_size(EEG_CONFIG):,}). Lower n_filters, dimension, lstm, n_q or "
+            "bins, or use fewer ratios."
+        )
+    return cfg
+
+
+def _conv_size(in_chs, out_chs, kernel, weight_norm, transposed=False):
+    # weight_norm keeps a magnitude per row of dim 0: out_chs for Conv1d, in_chs for
+    # ConvTranspose1d (whose weight is [in, out, kernel]).
+    magnitudes = (in_chs if transposed else out_chs) if weight_norm else 0
+    return in_chs * out_chs * kernel + out_chs + magnitudes
+
+
+def _residual_stage_size(dim, cfg, weight_norm):
+    hidden = dim // cfg["compress"]
+    block = (_conv_size(dim, hidden, cfg["residual_kernel_size"], weight_norm)
+             + _conv_size(hidden, dim, 1, weight_norm))
+    if not cfg["true_skip"]:
+        block += _conv_size(dim, dim, 1, weight_norm)
+    return cfg["n_residual_layers"] * block
+
+
+def codec_state_size(config):
+    """Number of values in the state dict of ``BioCodec(config)``, computed without building it.
+
+    Parameters
+    ----------
+    config : dict
+        A complete codec config whose values have the right types (e.g. one returned by
+        :func:`check_codec_config`, or :data:`EEG_CONFIG`).
+
+    Returns
+    -------
+    size : int
+        Parameters plus buffers (the weight-norm magnitudes and directions, biases, LSTM
+        weights, projections and codebook statistics).
+    """
+    cfg = config
+    wn = cfg["norm"] == "weight_norm"
+    nf, dim, n_stages = cfg["n_filters"], cfg["dimension"], len(cfg["ratios"])
+    top = nf * 2 ** n_stages
+    lstm = cfg["lstm"] * 8 * top * (top + 1)  # per layer: 4 gates x (w_ih, w_hh, b_ih, b_hh)
+    encoder = _conv_size(1, nf, cfg["kernel_size"], wn) + lstm
+    encoder += _conv_size(top, dim, cfg["last_kernel_size"], wn)
+    decoder = _conv_size(dim, top, cfg["kernel_size"], wn) + lstm
+    decoder += _conv_size(nf, 1, cfg["last_kernel_size"], wn)
+    for stage, ratio in enumerate(reversed(cfg["ratios"])):
+        # Stage s works at nf * 2**s channels with the ratios taken from the end; the
+        # encoder widens it to twice that, the decoder narrows back.
+        small = nf * 2 ** stage
+        encoder += _residual_stage_size(small, cfg, wn)
+        encoder += _conv_size(small, 2 * small, 2 * ratio, wn)
+        decoder += _conv_size(2 * small, small, 2 * ratio, wn, transposed=True)
+        decoder += _residual_stage_size(small, cfg, wn)
+    code_dim = cfg["codebook_dim"] or dim
+    layer = 1 + cfg["bins"] * (1 + 2 * code_dim)  # inited, cluster_size, embed, embed_avg
+    if code_dim != dim:
+        layer += 2 * dim * code_dim + code_dim + dim  # project_in and project_out
+    return encoder + decoder + cfg["n_q"] * layer
+
 
 def default_device(device=None):
     """``device`` if given, else ``"cuda"`` when available, else ``"cpu"``."""
@@ -74,7 +281,14 @@ class BioCodec(nn.Module):
     Attributes
     ----------
     config : dict
-        The complete configuration (saved with the weights).
+        The complete configuration (saved with the weights), checked by
+        :func:`check_codec_config`.
+    weights_file : Path | None
+        The safetensors file the weights were read from (set by
+        :func:`mne_biocodec.codec.load_codec`; None for a codec built in memory).
+    source : str | path-like | None
+        What was passed to :func:`mne_biocodec.codec.load_codec`: a shipped codec's name, a
+        file or a folder (None for a codec built in memory).
     encoder : SEANetEncoder
     quantizer : ResidualVectorQuantizer
     decoder : SEANetDecoder
@@ -98,13 +312,9 @@ class BioCodec(nn.Module):
 
     def __init__(self, config=None):
         super().__init__()
-        unknown = set(config or {}) - set(EEG_CONFIG)
-        if unknown:
-            raise ValueError(
-                f"Unknown codec config keys {sorted(unknown)}; valid keys are "
-                f"{sorted(EEG_CONFIG)}."
-            )
-        self.config = dict(copy.deepcopy(EEG_CONFIG), **copy.deepcopy(config or {}))
+        self.config = check_codec_config(config)
+        self.weights_file = None
+        self.source = None
         cfg = self.config
         arch = {k: cfg[k] for k in _ENCODER_KEYS}
         self.encoder = SEANetEncoder(channels=1, **arch)
@@ -116,7 +326,8 @@ class BioCodec(nn.Module):
     # also keeps deepcopy, sklearn.clone of fitted pipelines and joblib workers working.
     def __reduce__(self):
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
-        return _rebuild_codec, (self.config, state, self.training, str(self.device))
+        return _rebuild_codec, (self.config, state, self.training, str(self.device),
+                                self.weights_file, self.source)
 
     def save(self, path, extra_metadata=None):
         """Write the weights (safetensors, config in its metadata) and a JSON config beside.
@@ -135,8 +346,6 @@ class BioCodec(nn.Module):
         path : Path
             The safetensors file written.
         """
-        from .io import save_codec
-
         return save_codec(self, path, extra_metadata=extra_metadata)
 
     # -- properties ---------------------------------------------------------------------
@@ -144,6 +353,11 @@ class BioCodec(nn.Module):
     def sample_rate(self):
         """Sampling rate the codec works at, in Hz."""
         return float(self.config["sample_rate"])
+
+    @property
+    def modality(self):
+        """Signal type the codec was trained on: ``"eeg"`` or ``"emg"``."""
+        return self.config["modality"]
 
     @property
     def hop_length(self):
@@ -313,8 +527,9 @@ class BioCodec(nn.Module):
         return out[..., : x.shape[-1]], result.penalty, result.codes
 
 
-def _rebuild_codec(config, state_dict, training, device):
+def _rebuild_codec(config, state_dict, training, device, weights_file=None, source=None):
     codec = BioCodec(config)
     codec.load_state_dict(state_dict)
     codec.train(training)
+    codec.weights_file, codec.source = weights_file, source
     return codec.to(device)

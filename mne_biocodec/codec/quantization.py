@@ -106,7 +106,9 @@ class CosineCodebook(nn.Module):
         self.threshold_ema_dead_code = threshold_ema_dead_code
         self.sync_fn = None
         self.generator = None
-        embed = torch.empty(codebook_size, dim) if kmeans_init else _l2norm(
+        # zeros, not torch.empty: an untrained codec saved before its k-means step must
+        # hold defined (finite) values, or loading it would fail the finite-weights check
+        embed = torch.zeros(codebook_size, dim) if kmeans_init else _l2norm(
             nn.init.kaiming_uniform_(torch.empty(codebook_size, dim)))
         self.register_buffer("inited", torch.tensor([not kmeans_init], dtype=torch.float32))
         self.register_buffer("cluster_size", torch.zeros(codebook_size))
