@@ -22,17 +22,30 @@ when the variable is set; a path uses that folder.
 
 Layout and safety
 -----------------
-``<folder>/codes-v1/<key[:2]>/<key>.npy``: one ``.npy`` file (uint8 codes
-``(n_chans, n_q, n_frames)``, read with ``allow_pickle=False``) per item, about 630 bytes per
-channel for a 5-s epoch. Every entry is written to a temporary file in the same folder and
-moved into place with :func:`os.replace`, so concurrent writers (processes, threads, joblib
-workers) never leave a partial file and readers see either nothing or a whole entry; an
-unreadable entry counts as a miss and is rewritten. Nothing is ever evicted: delete the folder
-to reclaim the space.
+``<folder>/codes-v2/<key[:2]>/<key>.codes``: one file per item, about 630 bytes per channel
+for a 5-s epoch. A file is a 32-byte SHA-256 of (the key, then the payload) followed by the
+payload, the uint8 codes ``(n_chans, n_q, n_frames)`` in ``.npy`` format (read with
+``allow_pickle=False``).
+
+- Every entry is written to a temporary file in the same folder and moved into place with
+  :func:`os.replace`, so concurrent writers (processes, threads, joblib workers) never leave
+  a partial file and readers see either nothing or a whole entry.
+- Every read is checked: an entry whose checksum, format, shape or dtype is wrong (a flipped
+  bit, the empty or truncated file a power loss leaves, garbage, a file copied under another
+  key) is a miss; its item is encoded again and the entry rewritten. A bad entry therefore
+  never reaches the caller and never needs deleting by hand.
+- A folder that cannot be written (read-only, full, or a path through a regular file) turns
+  the cache off for the entries that could not be stored, with one ``RuntimeWarning`` per
+  folder and process that names it and the reason; the codes are returned all the same.
+
+Entries of older layouts (``codes-v1``) are never read; delete those folders to reclaim their
+space. Nothing is ever evicted: delete the folder to reclaim the space.
 """
 
 import hashlib
+import io
 import os
+import warnings
 import weakref
 from pathlib import Path
 
@@ -47,11 +60,14 @@ __all__ = ["resolve_cache", "cache_key", "cached_encode", "CACHE_ENV", "CACHE_VE
 #: Environment variable naming the cache folder.
 CACHE_ENV = "MNE_BIOCODEC_CACHE"
 #: Part of every key and of the folder layout; bumped when the entry format changes.
-CACHE_VERSION = "codes-v1"
+CACHE_VERSION = "codes-v2"
 
 # codec -> (fingerprint of its weights, codec_sha256): hashing 12 MB of weights per call would
 # cost more than a cache hit.
 _DIGESTS = weakref.WeakKeyDictionary()
+# Folders already reported unusable in this process: one warning each, not one per entry.
+_WARNED_FOLDERS = set()
+_CHECKSUM_BYTES = 32
 
 
 def resolve_cache(cache=None):
@@ -140,20 +156,56 @@ def cache_key(signals, codec_digest, sfreq, n_q, precision="float32", device_typ
 
 
 def _entry(folder, key):
-    return folder / CACHE_VERSION / key[:2] / f"{key}.npy"
+    return folder / CACHE_VERSION / key[:2] / f"{key}.codes"
 
 
-def _read(path, shape, dtype):
+def _checksum(key, payload):
+    return hashlib.sha256(key.encode() + payload).digest()
+
+
+def _read(path, key, shape, dtype):
+    """The codes stored at ``path`` for ``key``, or None when absent or not intact."""
+    # An entry is the checksum, a .npy header (well under 4 kB) and the codes: a larger file
+    # is not one, and is not read whole.
+    limit = _CHECKSUM_BYTES + 4096 + int(np.prod(shape)) * np.dtype(dtype).itemsize
     try:
-        codes = np.load(path, allow_pickle=False)
-    except (OSError, ValueError):  # missing, or damaged outside this module
+        with open(path, "rb") as fid:
+            data = fid.read(limit + 1)
+    except OSError:  # missing, or an unreadable folder
+        return None
+    stored, payload = data[:_CHECKSUM_BYTES], data[_CHECKSUM_BYTES:]
+    if not _CHECKSUM_BYTES < len(data) <= limit or stored != _checksum(key, payload):
+        return None
+    try:
+        codes = np.load(io.BytesIO(payload), allow_pickle=False)
+    except (OSError, ValueError, EOFError):  # only a colliding checksum gets here
         return None
     return codes if codes.shape == shape and codes.dtype == dtype else None
 
 
-def _write(path, codes):
-    with atomic_write(path) as tmp, open(tmp, "wb") as fid:
-        np.save(fid, codes, allow_pickle=False)
+def _write(path, key, codes):
+    buffer = io.BytesIO()
+    np.save(buffer, codes, allow_pickle=False)
+    payload = buffer.getvalue()
+    with atomic_write(path) as tmp:
+        tmp.write_bytes(_checksum(key, payload) + payload)
+
+
+def _store(folder, entries):
+    """Write ``(path, key, codes)`` entries; an unusable folder warns once and stops."""
+    for path, key, codes in entries:
+        try:
+            _write(path, key, codes)
+        except OSError as err:
+            # Read-only, full, or a path through a file: every other entry would fail alike.
+            if str(folder) not in _WARNED_FOLDERS:
+                _WARNED_FOLDERS.add(str(folder))
+                warnings.warn(
+                    f"The token cache folder {str(folder)!r} cannot be written "
+                    f"({type(err).__name__}: {err}); tokens are encoded without caching "
+                    f"there. Pass cache=False, another folder, or set {CACHE_ENV} to a "
+                    "writable folder.", RuntimeWarning, stacklevel=3)
+            return
 
 
 def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, device=None,
@@ -208,13 +260,13 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
         return (codes, 0) if return_hits else codes
     digest = _codec_digest(codec)
     device_type = (torch.device(device) if device is not None else codec.device).type
-    paths = [_entry(folder, cache_key(item, digest, codec.sample_rate, n_q,
-                                      device_type=device_type))
-             for item in signals]
+    keys = [cache_key(item, digest, codec.sample_rate, n_q, device_type=device_type)
+            for item in signals]
+    paths = [_entry(folder, key) for key in keys]
     codes = np.empty((len(signals),) + shape, dtype=dtype)
     missing = []
-    for i, path in enumerate(paths):
-        found = _read(path, shape, dtype)
+    for i, (path, key) in enumerate(zip(paths, keys)):
+        found = _read(path, key, shape, dtype)
         if found is None:
             missing.append(i)
         else:
@@ -223,8 +275,7 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
         fresh = encode_segments(codec, signals[missing].reshape(-1, n_times), n_q=n_q,
                                 batch_size=batch_size, device=device)
         fresh = fresh.reshape(len(missing), *shape)
-        for i, item_codes in zip(missing, fresh):
-            codes[i] = item_codes
-            _write(paths[i], item_codes)
+        codes[missing] = fresh
+        _store(folder, [(paths[i], keys[i], codes[i]) for i in missing])
     n_hits = len(signals) - len(missing)
     return (codes, n_hits) if return_hits else codes

@@ -1,16 +1,22 @@
-"""Token cache: hits skip the codec and return identical codes; concurrent writers are safe."""
+"""Token cache: hits skip the codec and return identical codes; concurrent writers are safe;
+bad entries and unusable folders never reach the caller."""
 
+import errno
+import re
 import subprocess
 import sys
 import threading
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 
 import mne_biocodec.cache as cache_mod
 from mne_biocodec import BioCodecClassifier, BioCodecTokenizer, load_codec, tokenize
-from mne_biocodec.cache import CACHE_ENV, cache_key, cached_encode, resolve_cache
+from mne_biocodec.cache import (CACHE_ENV, CACHE_VERSION, cache_key, cached_encode,
+                                resolve_cache)
+from mne_biocodec.codec import EEG_CONFIG, BioCodec
 
 
 @pytest.fixture
@@ -42,7 +48,7 @@ def test_tokenizer_second_transform_hits_cache(mi_epochs, tmp_path, count_encode
     # Identical to tokenising without a cache.
     uncached = BioCodecTokenizer(output="codes", cache=False).fit(epochs).transform(epochs)
     np.testing.assert_array_equal(uncached, first)
-    assert len(list(tmp_path.rglob("*.npy"))) == 12
+    assert len(list(tmp_path.rglob("*.codes"))) == 12
 
 
 def test_classifier_shares_the_tokenizers_cache(mi_epochs, tmp_path, count_encodes):
@@ -81,7 +87,7 @@ def test_keys_follow_signals_codec_and_codebooks(default_codec, mi_epochs, tmp_p
 def test_damaged_entry_is_a_miss(default_codec, mi_epochs, tmp_path, count_encodes):
     scaled = BioCodecTokenizer().fit(mi_epochs[:1]).prepare(mi_epochs[:1])
     codes = cached_encode(default_codec, scaled, cache=tmp_path)
-    (entry,) = tmp_path.rglob("*.npy")
+    (entry,) = tmp_path.rglob("*.codes")
     entry.write_bytes(b"not a numpy file")
     again, hits = cached_encode(default_codec, scaled, cache=tmp_path, return_hits=True)
     assert hits == 0 and count_encodes == [21, 21]
@@ -96,12 +102,13 @@ from mne_biocodec.cache import _write
 codes = np.arange(6 * 105, dtype=np.uint8).reshape(6, 105)
 print("ready", flush=True)
 for _ in range(300):
-    _write(Path(sys.argv[1]), codes)
+    _write(Path(sys.argv[1]), "ab" * 32, codes)
 """
 
 
 def test_concurrent_writers_same_key(tmp_path):
-    path = tmp_path / "codes-v1" / "ab" / ("ab" * 32 + ".npy")
+    key = "ab" * 32
+    path = cache_mod._entry(tmp_path, key)
     codes = np.arange(6 * 105, dtype=np.uint8).reshape(6, 105)
     proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE,
                             text=True)
@@ -110,12 +117,12 @@ def test_concurrent_writers_same_key(tmp_path):
 
     def write():
         for _ in range(300):
-            cache_mod._write(path, codes)
+            cache_mod._write(path, key, codes)
 
     def read():
         while proc.poll() is None or any(t.is_alive() for t in writers):
             if path.exists():
-                found = cache_mod._read(path, codes.shape, codes.dtype)
+                found = cache_mod._read(path, key, codes.shape, codes.dtype)
                 (seen if found is not None and np.array_equal(found, codes)
                  else failures).append(1)
 
@@ -128,7 +135,7 @@ def test_concurrent_writers_same_key(tmp_path):
     assert proc.wait() == 0
     proc.stdout.close()
     assert not failures and seen  # readers only ever saw whole entries
-    np.testing.assert_array_equal(np.load(path, allow_pickle=False), codes)
+    np.testing.assert_array_equal(cache_mod._read(path, key, codes.shape, codes.dtype), codes)
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
 
 
@@ -145,3 +152,116 @@ def test_resolve_cache(monkeypatch, tmp_path):
         resolve_cache(3)
     with pytest.raises(ValueError, match="cache"):
         BioCodecTokenizer(cache=3).fit(np.zeros((2, 2, 400)), None)
+
+
+# A tiny random codec (same architecture, 2 x 32 codes) keeps the fault tests fast.
+TINY = dict(EEG_CONFIG, n_filters=4, dimension=16, lstm=0, n_residual_layers=1, bins=32,
+            codebook_dim=4, n_q=2)
+
+
+@pytest.fixture(scope="module")
+def tiny_codec():
+    torch.manual_seed(0)
+    return BioCodec(TINY).eval()
+
+
+@pytest.fixture
+def signals():
+    """Three items of 4 channels x 1 s at the codec rate."""
+    return np.random.default_rng(0).standard_normal((3, 4, 250)).astype(np.float32)
+
+
+def _flip_last_bit(data):
+    return data[:-1] + bytes([data[-1] ^ 1])
+
+
+@pytest.mark.parametrize("damage", [
+    pytest.param(_flip_last_bit, id="bit-flip-in-codes"),
+    pytest.param(lambda data: bytes([data[0] ^ 0x80]) + data[1:], id="bit-flip-in-checksum"),
+    pytest.param(lambda data: b"", id="zero-length"),
+    pytest.param(lambda data: data[:40], id="truncated"),
+    pytest.param(lambda data: b"garbage" * 50, id="garbage"),
+    pytest.param(lambda data: data + b"\0" * 10_000, id="oversized"),
+])
+def test_bad_entry_is_a_miss_and_rewritten(tiny_codec, signals, tmp_path, count_encodes,
+                                           damage):
+    reference = cached_encode(tiny_codec, signals, cache=tmp_path)
+    entry = cache_mod._entry(tmp_path, cache_key(signals[1], cache_mod._codec_digest(
+        tiny_codec), tiny_codec.sample_rate, tiny_codec.n_q))
+    intact = entry.read_bytes()
+    entry.write_bytes(damage(intact))
+    codes, hits = cached_encode(tiny_codec, signals, cache=tmp_path, return_hits=True)
+    np.testing.assert_array_equal(codes, reference)  # never the damaged codes
+    assert hits == 2 and count_encodes == [12, 4]  # only the bad item was encoded again
+    assert entry.read_bytes() == intact  # and its entry rewritten
+    assert cached_encode(tiny_codec, signals, cache=tmp_path, return_hits=True)[1] == 3
+
+
+def test_entry_under_another_key_is_a_miss(tiny_codec, signals, tmp_path, count_encodes):
+    reference = cached_encode(tiny_codec, signals, cache=tmp_path)
+    first, second = sorted(tmp_path.rglob("*.codes"))[:2]
+    second.write_bytes(first.read_bytes())  # a whole, valid entry, but of another item
+    codes, hits = cached_encode(tiny_codec, signals, cache=tmp_path, return_hits=True)
+    np.testing.assert_array_equal(codes, reference)
+    assert hits == 2 and count_encodes == [12, 4]
+
+
+def _a_file(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    return tmp_path / "file"
+
+
+def _under_a_file(tmp_path, monkeypatch):
+    return _a_file(tmp_path, monkeypatch) / "cache"
+
+
+def _full_disk(tmp_path, monkeypatch):
+    def no_space(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(cache_mod.Path, "write_bytes", no_space)
+    return tmp_path / "cache"
+
+
+def _read_only(tmp_path, monkeypatch):
+    # root ignores file modes, so the refusal a read-only folder gives is simulated.
+    def refused(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr("tempfile.mkstemp", refused)
+    return tmp_path / "cache"
+
+
+@pytest.mark.parametrize("make_folder, reason", [
+    (_a_file, "NotADirectoryError"),
+    (_under_a_file, "NotADirectoryError"),
+    (_read_only, "PermissionError"),
+    (_full_disk, "No space left on device"),
+], ids=["folder-is-a-file", "folder-under-a-file", "read-only", "disk-full"])
+def test_unusable_folder_warns_once_and_encodes(tiny_codec, signals, tmp_path, monkeypatch,
+                                                make_folder, reason):
+    monkeypatch.setattr(cache_mod, "_WARNED_FOLDERS", set())
+    folder = make_folder(tmp_path, monkeypatch)
+    reference = cached_encode(tiny_codec, signals, cache=False)
+    match = rf"cache folder '{re.escape(str(folder))}' cannot be written \(.*{reason}"
+    with pytest.warns(RuntimeWarning, match=match) as record:
+        codes = cached_encode(tiny_codec, signals, cache=folder)
+    assert len(record) == 1  # one warning, not one per entry
+    np.testing.assert_array_equal(codes, reference)
+    # Later calls (here a whole tokenisation) give the right codes without warning again.
+    again, hits = cached_encode(tiny_codec, signals, cache=folder, return_hits=True)
+    np.testing.assert_array_equal(again, reference)
+    assert hits == 0
+    X = signals[:, :2] * 1e-5
+    tokens = tokenize(X, 250.0, tiny_codec, cache=folder)
+    np.testing.assert_array_equal(tokens.codes, tokenize(X, 250.0, tiny_codec, cache=False).codes)
+    assert not list(tmp_path.rglob(".tmp-*"))  # no temporary file left behind
+
+
+def test_old_layout_is_ignored(tiny_codec, signals, tmp_path, count_encodes):
+    old = tmp_path / "codes-v1" / "ab" / ("ab" * 32 + ".npy")
+    old.parent.mkdir(parents=True)
+    old.write_bytes(b"an entry of the old layout")
+    cached_encode(tiny_codec, signals, cache=tmp_path)
+    assert CACHE_VERSION == "codes-v2" and count_encodes == [12]
+    assert {p.parent.parent.name for p in tmp_path.rglob("*.codes")} == {CACHE_VERSION}

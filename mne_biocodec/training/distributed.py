@@ -2,7 +2,6 @@
 
 Run a recipe on several processes (CPU: gloo; GPUs: NCCL, one process per GPU)::
 
-    torchrun --nproc_per_node 2 -m mne_biocodec.training.distributed recipes/biocodec-eeg.json
     torchrun --nproc_per_node 8 -m mne_biocodec.cli pretrain RECIPE --distributed
 
 The recipe's ``batch_size`` is the *global* batch: every step each of the ``world_size``
@@ -15,10 +14,8 @@ floating-point rounding a run on N processes therefore takes the same steps as o
 with the same global batch. Rank 0 alone writes checkpoints and the final codec.
 """
 
-import argparse
 import math
 import os
-import sys
 import time
 
 import torch
@@ -28,13 +25,13 @@ from skorch.history import History
 from ..codec import BioCodec, CodecLoss
 from ..codec.metrics import pearson_r, si_sdr
 from ..codec.quantization import CosineCodebook
-from .checkpoint import latest_checkpoint, read_checkpoint, write_checkpoint
+from .checkpoint import read_checkpoint, write_checkpoint
 from .net import ADAM_BETAS, LOGGED_PARTS
 from .pretrain import finish_run, loss_windows, prepare_run
 from .schedule import warmup_cosine_factor
 
 __all__ = ["pretrain_codec_distributed", "init_distributed", "codebook_sync",
-           "attach_codebook_sync", "ShardedBatches", "main"]
+           "attach_codebook_sync", "ShardedBatches"]
 
 
 def init_distributed(backend=None):
@@ -244,11 +241,21 @@ checkpoint_every, extra_metadata
         Per epoch: ``train_loss``, ``train_l_t``, ``train_l_f``, ``train_l_w`` (means over
         the global batches), ``valid_*`` as for ``pretrain_codec``, ``train_steps``, ``lr``,
         ``dur``; per batch the same training values.
+
+    Raises
+    ------
+    ValueError
+        As for :func:`~mne_biocodec.training.pretrain_codec`, when ``output_dir`` holds
+        checkpoints the run cannot resume from (on every process, before any training).
     """
     rank, world_size, dist_device = init_distributed()
     run = prepare_run(train_segments, valid_segments, output_dir, config=config, init=init,
                       device=device if world_size == 1 else dist_device, seed=seed,
-                      resume=resume, n_threads=n_threads)
+                      resume=resume, n_threads=n_threads,
+                      settings=dict(batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+                                    lr=lr, time_weight=time_weight, freq_weight=freq_weight,
+                                    warmup_steps=warmup_steps, final_lr_ratio=final_lr_ratio),
+                      progress=progress, main_process=rank == 0)
     codec = BioCodec(run.config).to(run.device)
     if run.init_codec is not None:
         codec.load_state_dict(run.init_codec.state_dict())
@@ -256,9 +263,8 @@ checkpoint_every, extra_metadata
     criterion = CodecLoss(time_weight=time_weight, freq_weight=freq_weight,
                           windows=loss_windows(run.config))
     history = History()
-    latest = latest_checkpoint(run.checkpoint_dir) if resume else None
-    if latest is not None:
-        history = read_checkpoint(latest, codec, optimizer, run.device)
+    if run.resume_from is not None:
+        history = read_checkpoint(run.resume_from, codec, optimizer, run.device)
     model = codec
     if world_size > 1:
         attach_codebook_sync(codec)
@@ -303,7 +309,7 @@ checkpoint_every, extra_metadata
             history.record("dur", time.perf_counter() - t0)
             if rank == 0 and ((epoch + 1) % checkpoint_every == 0 or epoch + 1 == max_epochs):
                 write_checkpoint(run.checkpoint_dir, f"epoch-{epoch + 1:04d}", codec,
-                                 optimizer, history)
+                                 optimizer, history, run_info=run.run_info)
             if rank == 0 and progress:
                 row = history[-1]
                 print(f"epoch {epoch + 1}/{max_epochs} step {step}: train_loss "
@@ -320,26 +326,3 @@ checkpoint_every, extra_metadata
     codec.eval()
     return codec, history
 
-
-def main(argv=None):
-    """``python -m mne_biocodec.training.distributed RECIPE [--out DIR] [--max-epochs N]``.
-
-    Meant to be launched by ``torchrun``; trains the recipe data-parallel (see
-    :func:`mne_biocodec.training.train_from_recipe`).
-    """
-    from .recipe import train_from_recipe
-
-    parser = argparse.ArgumentParser(
-        prog="torchrun --nproc_per_node N -m mne_biocodec.training.distributed",
-        description="Data-parallel codec pretraining from a recipe.")
-    parser.add_argument("recipe", help="recipe JSON, e.g. recipes/biocodec-eeg.json")
-    parser.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
-    parser.add_argument("--max-epochs", type=int, default=None,
-                        help="override the recipe's max_epochs")
-    args = parser.parse_args(argv)
-    train_from_recipe(args.recipe, out=args.out, max_epochs=args.max_epochs, distributed=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,5 @@
 """Pretraining and fine-tuning a codec on single-channel segments."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from torch.utils.data import RandomSampler
 from ..codec import EEG_CONFIG, default_device, load_codec, save_codec
 from ..codec.losses import EEG_WINDOWS, EMG_WINDOWS
 from ..codec.io import atomic_write
-from .checkpoint import ResumableCheckpoint, latest_checkpoint
+from .checkpoint import ResumableCheckpoint, resume_point
 from .net import BioCodecNet
 from .schedule import WarmupCosine
 
@@ -48,41 +47,65 @@ class _Run:
     config: dict
     init_codec: object
     start_epoch: int
+    resume_from: object
+    run_info: dict
     device: torch.device
 
 
 def prepare_run(train_segments, valid_segments, output_dir, *, config=None, init=None,
-                device=None, seed=0, resume=True, n_threads=None):
+                device=None, seed=0, resume=True, n_threads=None, settings=None,
+                progress=True, main_process=True):
     """What every training run does first (single-process and data-parallel alike).
 
     Validates the segments, sets threads and seeds, resolves the codec config (from
-    ``init`` when fine-tuning) and finds the epoch to resume from.
+    ``init`` when fine-tuning) and finds the checkpoint to resume from: the newest intact
+    one of this run (:func:`~mne_biocodec.training.checkpoint.resume_point`), which it names
+    when ``progress``.
+
+    Parameters
+    ----------
+    settings : dict | None
+        Training settings (batch size, learning rate, ...); with the codec config, the seed
+        and the training data's shape they form the ``run_info`` stored in every checkpoint.
+        Resuming with another config or data shape is refused, with other settings warned
+        about.
+    main_process : bool, default=True
+        False on the other processes of a data-parallel run: they neither print nor warn.
 
     Returns
     -------
     run : object
         With ``train_segments``, ``valid_segments``, ``output_dir``, ``checkpoint_dir``,
-        ``config``, ``init_codec`` (or None), ``start_epoch`` and ``device``.
+        ``config``, ``init_codec`` (or None), ``start_epoch``, ``resume_from`` (the
+        checkpoint folder, or None), ``run_info`` and ``device``.
+
+    Raises
+    ------
+    ValueError
+        If the output folder holds checkpoints this run cannot resume from (none intact,
+        another run's, or ``resume=False``); nothing is overwritten.
     """
     train_segments = check_segments(train_segments, "train_segments")
     if valid_segments is not None:
         valid_segments = check_segments(valid_segments, "valid_segments")
-    if n_threads is not None:
-        torch.set_num_threads(int(n_threads))
-    torch.manual_seed(seed)
-    np.random.seed(seed)
-    output_dir = Path(output_dir)
-    checkpoint_dir = output_dir / "checkpoints"
-    latest = latest_checkpoint(checkpoint_dir) if resume else None
-    start_epoch = 0 if latest is None else len(
-        json.loads((latest / "history.json").read_text()))
     init_codec = None
     if init is not None:
         init_codec = init if isinstance(init, torch.nn.Module) else load_codec(init, "cpu")
         config = init_codec.config
-    return _Run(train_segments, valid_segments, output_dir, checkpoint_dir,
-                dict(EEG_CONFIG, **(config or {})), init_codec, start_epoch,
-                default_device(device))
+    config = dict(EEG_CONFIG, **(config or {}))
+    run_info = dict(settings or {}, config=config, seed=seed,
+                    train_segments=list(train_segments.shape))
+    output_dir = Path(output_dir)
+    checkpoint_dir = output_dir / "checkpoints"
+    point = resume_point(checkpoint_dir, resume, run_info, warn=main_process)
+    if point.folder is not None and progress and main_process:
+        print(f"Resuming from {point.folder} ({point.epochs} epochs trained).", flush=True)
+    if n_threads is not None:
+        torch.set_num_threads(int(n_threads))
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    return _Run(train_segments, valid_segments, output_dir, checkpoint_dir, config,
+                init_codec, point.epochs, point.folder, run_info, default_device(device))
 
 
 def finish_run(output_dir, codec, history, extra_metadata=None):
@@ -137,9 +160,11 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
     seed : int, default=0
         Seeds torch (initialisation, k-means, sampling).
     resume : bool, default=True
-        Continue from the latest checkpoint in ``output_dir`` if there is one.
+        Continue from the newest intact checkpoint in ``output_dir`` if there is one (a
+        damaged newer one is passed over with a ``RuntimeWarning``). False starts afresh and
+        refuses an ``output_dir`` that already holds checkpoints.
     progress : bool, default=True
-        Show tqdm progress bars.
+        Show tqdm progress bars (and which checkpoint the run resumes from).
     n_threads : int | None
         ``torch.set_num_threads`` for the run.
     checkpoint_every : int, default=1
@@ -151,9 +176,23 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
     -------
     net : BioCodecNet
         The fitted net; ``net.module_`` is the trained codec, ``net.history`` the curves.
+
+    Raises
+    ------
+    ValueError
+        If ``output_dir`` holds checkpoints the run cannot resume from: none is intact,
+        the newest intact one was trained with another codec config or on training data of
+        another shape, or ``resume=False``. Nothing is overwritten: pass a new
+        ``output_dir`` or delete the old one. (Resuming with other training settings, such
+        as the learning rate or seed, gives a ``RuntimeWarning``; ``max_epochs`` may
+        change freely.)
     """
     run = prepare_run(train_segments, valid_segments, output_dir, config=config, init=init,
-                      device=device, seed=seed, resume=resume, n_threads=n_threads)
+                      device=device, seed=seed, resume=resume, n_threads=n_threads,
+                      settings=dict(batch_size=batch_size, steps_per_epoch=steps_per_epoch,
+                                    lr=lr, time_weight=time_weight, freq_weight=freq_weight,
+                                    warmup_steps=warmup_steps, final_lr_ratio=final_lr_ratio),
+                      progress=progress)
     train_segments, valid_segments = run.train_segments, run.valid_segments
     config, checkpoint_dir = run.config, run.checkpoint_dir
 
@@ -171,8 +210,9 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
     # The checkpoint comes first: it restores the history that the schedule reads its step
     # count from.
     callbacks = [
-        ("checkpoint", ResumableCheckpoint(checkpoint_dir, every=checkpoint_every,
-                                           resume=resume)),
+        ("checkpoint", ResumableCheckpoint(
+            checkpoint_dir, every=checkpoint_every, run_info=run.run_info,
+            resume=False if run.resume_from is None else run.resume_from)),
         ("lr_schedule", WarmupCosine(max_epochs * n_steps, warmup_steps, final_lr_ratio)),
     ]
     if progress:
@@ -200,7 +240,7 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
     remaining = max_epochs - run.start_epoch
     if remaining > 0:
         net.partial_fit(train_segments, None, epochs=remaining)
-    elif resume:
+    elif run.resume_from is not None:
         # Everything was trained already: load the final state without training.
         ckpt = dict(callbacks)["checkpoint"]
         ckpt.on_train_begin(net)

@@ -4,7 +4,9 @@ Shared by ``recipes/train_codec.py`` and ``mne-biocodec pretrain``::
 
     mne-biocodec pretrain recipes/biocodec-eeg.json --out runs/biocodec-eeg
 
-The run is resumable: rerunning the same command continues from the last checkpoint. It never
+The run is resumable: rerunning the same command continues from the newest intact checkpoint
+(passing over damaged ones with a warning), and an output folder holding checkpoints it
+cannot resume (none intact, or another recipe's) is refused rather than overwritten. It never
 reads the held-out recordings for training; a fixed random subset of their segments is scored
 after every epoch to draw the held-out fidelity curve (it is not used to pick a checkpoint: the
 last one is shipped).
@@ -137,6 +139,12 @@ def train_from_recipe(recipe_path, out=None, max_epochs=None, distributed=False)
     -------
     out : Path
         The output folder.
+
+    Raises
+    ------
+    ValueError
+        If the recipe is invalid, or ``out`` holds checkpoints the run cannot resume from
+        (see :func:`~mne_biocodec.training.pretrain_codec`).
     """
     recipe = load_recipe(recipe_path)
     root = _default_data_root()
