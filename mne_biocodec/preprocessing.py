@@ -6,18 +6,120 @@ That is what the reference implementation does to its training corpus, so every 
 feeds the codec goes through :func:`robust_scale`.
 """
 
+import math
 from fractions import Fraction
+from numbers import Real
 
 import numpy as np
 from scipy.stats import iqr
 
-__all__ = ["robust_scale", "robust_unscale", "resample", "polyphase_factors", "check_signal_array"]
+__all__ = ["robust_scale", "robust_unscale", "resample", "polyphase_factors",
+           "check_signal_array", "check_sfreq", "check_resample_size"]
 
 #: Added to the inter-quartile range before dividing (as in the reference code). It assumes
 #: microvolts: in volts it would be ~10 % of a typical EEG IQR.
 IQR_EPS = 1e-6
 #: The reference implementation clamps normalised segments to this absolute value.
 CLAMP = 10.0
+#: Sampling rates accepted, in Hz. Biosignals are recorded between a few Hz and some tens of
+#: kHz; a rate outside this range is a unit mistake (kHz, or a sampling period in seconds),
+#: and below 1 Hz resampling to a 250 Hz codec multiplies the data more than 250 times.
+SFREQ_RANGE = (1.0, 1e6)
+#: Resampling may make a float64 array of up to this many bytes, or up to
+#: ``MAX_RESAMPLE_GROWTH`` times the input, whichever is larger: it bounds the blow-up of an
+#: absurd rate ratio (0.001 Hz -> 250 Hz asked for tens of GiB) without refusing large inputs at
+#: ordinary rates, which are already in memory.
+MAX_RESAMPLED_BYTES = 4 * 2 ** 30
+MAX_RESAMPLE_GROWTH = 8
+
+
+def _describe(value):
+    """A short description of ``value`` for error messages (never a whole array)."""
+    if np.ndim(value) > 0:
+        return f"{type(value).__name__} of shape {np.shape(value)}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def check_sfreq(sfreq, name="sfreq"):
+    """Validate a sampling rate and return it as a float.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate in Hz.
+    name : str, default="sfreq"
+        Name used in error messages.
+
+    Returns
+    -------
+    sfreq : float
+
+    Raises
+    ------
+    TypeError
+        If ``sfreq`` is not a real number (booleans included: ``True`` is not 1 Hz).
+    ValueError
+        If it is not finite, not positive, or outside ``SFREQ_RANGE`` (1 Hz to 1 MHz).
+    """
+    if isinstance(sfreq, (bool, np.bool_)) or not isinstance(sfreq, Real):
+        raise TypeError(
+            f"{name} must be a sampling rate in Hz (a real number); got "
+            f"{_describe(sfreq)} of type {type(sfreq).__name__}."
+        )
+    value = float(sfreq)
+    low, high = SFREQ_RANGE
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive, finite sampling rate in Hz; got {sfreq!r}.")
+    if not low <= value <= high:
+        raise ValueError(
+            f"{name}={value:g} Hz is outside the supported range {low:g} to {high:g} Hz. "
+            "Give the sampling rate in Hz (not kHz, nor the sampling period)."
+        )
+    return value
+
+
+def _gib(n_bytes):
+    return f"{n_bytes / 2 ** 30:.3g} GiB"
+
+
+def check_resample_size(shape, sfreq, target_sfreq, name="X"):
+    """Refuse a resampling whose float64 result would not reasonably fit in memory.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Shape of the signals, time last.
+    sfreq, target_sfreq : float
+        Current and wanted sampling rates in Hz.
+    name : str, default="X"
+        Name used in error messages.
+
+    Returns
+    -------
+    out_shape : tuple of int
+        Shape of the resampled signals.
+
+    Raises
+    ------
+    ValueError
+        If the result would exceed ``MAX_RESAMPLED_BYTES`` (4 GiB) and
+        ``MAX_RESAMPLE_GROWTH`` (8) times the input, both in float64.
+    """
+    shape = tuple(int(n) for n in shape)
+    n_out = math.ceil(shape[-1] * float(target_sfreq) / float(sfreq)) if shape else 0
+    out_shape = shape[:-1] + (n_out,)
+    # Python integers: the products of absurd shapes overflow int64.
+    in_bytes, out_bytes = 8 * math.prod(shape), 8 * math.prod(out_shape)
+    bound = max(MAX_RESAMPLED_BYTES, MAX_RESAMPLE_GROWTH * in_bytes)
+    if out_bytes > bound:
+        raise ValueError(
+            f"Resampling {name} of shape {shape} ({_gib(in_bytes)} in float64) from "
+            f"{float(sfreq):g} Hz to {float(target_sfreq):g} Hz would make an array of shape "
+            f"{out_shape} ({_gib(out_bytes)}), above the {_gib(bound)} bound. Check sfreq "
+            "(in Hz), or pass fewer or shorter epochs per call."
+        )
+    return out_shape
 
 
 def robust_scale(data, clamp=CLAMP, axis=-1):
@@ -112,7 +214,10 @@ def polyphase_factors(sfreq, target_sfreq):
 def _resample_poly(x, up, down):
     from scipy.signal import resample_poly
 
-    return resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0), padtype="reflect")
+    # scipy's reflect padding of a one-sample signal dies of SIGFPE (scipy 1.17); the reflection
+    # of one sample is that sample repeated, which is what edge padding does.
+    padtype = "reflect" if np.shape(x)[-1] > 1 else "edge"
+    return resample_poly(x, up, down, axis=-1, window=("kaiser", 5.0), padtype=padtype)
 
 
 def resample(data, sfreq, target_sfreq):
@@ -138,21 +243,33 @@ def resample(data, sfreq, target_sfreq):
     -------
     resampled : ndarray, shape (..., ceil(n_times * target_sfreq / sfreq))
         The resampled signals (``data`` itself when the rates are equal).
+
+    Raises
+    ------
+    ValueError
+        If the resampled signals would take too much memory (:func:`check_resample_size`).
     """
     if float(sfreq) == float(target_sfreq):
         return data
+    check_resample_size(np.shape(data), sfreq, target_sfreq, name="data")
     data = np.asarray(data, dtype=np.float64)
     try:
         up, down = polyphase_factors(sfreq, target_sfreq)
     except ValueError:
         import mne
 
+        # MNE resamples to round(n_times * ratio) samples with a filter designed from that
+        # length ratio; its design fails when the ratio is 1 (a few samples at a rate close
+        # to the target), where resampling changes nothing, or 0.
+        n_out = round(np.shape(data)[-1] * float(target_sfreq) / float(sfreq))
+        if n_out in (0, np.shape(data)[-1]):
+            return data[..., :n_out]
         return mne.filter.resample(data, up=float(target_sfreq), down=float(sfreq),
                                    method="polyphase", verbose="error")
     return _resample_poly(data, up, down)
 
 
-def check_signal_array(X, name="X", ndim=3, min_times=1):
+def check_signal_array(X, name="X", ndim=3, min_times=1, allow_empty=True):
     """Validate a floating array of signals and return it as a float ndarray.
 
     Parameters
@@ -165,22 +282,32 @@ def check_signal_array(X, name="X", ndim=3, min_times=1):
         Required number of dimensions.
     min_times : int, default=1
         Minimum length of the last (time) axis.
+    allow_empty : bool, default=True
+        Accept arrays with no epochs or no channels (a zero-length axis before the time
+        axis).
 
     Returns
     -------
     X : ndarray
-        The validated array (float dtype kept, integers converted to float64).
+        The validated array: float32 and float64 kept, half precision converted to float32
+        (float16 cannot even hold the factor to microvolts) and integers to float64.
 
     Raises
     ------
     ValueError
-        If the array is not real-valued numeric (e.g. complex, boolean or object), the
-        number of dimensions is wrong, the array holds NaN or inf, or the signals are
-        shorter than ``min_times`` samples.
+        If the array is not real-valued numeric (e.g. complex, boolean, object or ragged),
+        the number of dimensions is wrong, an axis is empty (``allow_empty=False``), the
+        array holds NaN or inf, or the signals are shorter than ``min_times`` samples.
     """
-    X = np.asarray(X)
-    layouts = {2: "(n_chans, n_times)", 3: "(n_epochs, n_chans, n_times)"}
-    layout = layouts.get(ndim, f"{ndim}-D")
+    try:
+        X = np.asarray(X)
+    except (TypeError, ValueError) as err:  # ragged nested lists
+        raise ValueError(
+            f"{name} must be a numeric array; could not convert {type(X).__name__} to one "
+            f"({err})."
+        ) from err
+    axes = {2: ("n_chans", "n_times"), 3: ("n_epochs", "n_chans", "n_times")}.get(ndim)
+    layout = f"({', '.join(axes)})" if axes else f"{ndim}-D"
     if X.dtype.kind not in "fiu":
         raise ValueError(
             f"{name} must hold real floating-point samples; got dtype {X.dtype}. "
@@ -191,8 +318,17 @@ def check_signal_array(X, name="X", ndim=3, min_times=1):
         raise ValueError(
             f"{name} must be a {ndim}-D array {layout}; got shape {X.shape}.{hint}"
         )
+    if not allow_empty and 0 in X.shape[:-1]:
+        axis = X.shape[:-1].index(0)
+        what = axes[axis] if axes else f"axis {axis}"
+        raise ValueError(
+            f"{name} is empty: {what} is 0 (shape {X.shape}). At least one epoch and one "
+            "channel are needed."
+        )
     if X.dtype.kind != "f":
         X = X.astype(np.float64)
+    elif X.dtype.itemsize < 4:
+        X = X.astype(np.float32)
     if not np.all(np.isfinite(X)):
         n_bad = int(np.size(X) - np.isfinite(X).sum())
         raise ValueError(

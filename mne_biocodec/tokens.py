@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from .preprocessing import check_signal_array, resample, robust_scale, robust_unscale
+from .preprocessing import (check_resample_size, check_sfreq, check_signal_array, resample,
+                            robust_scale, robust_unscale)
 
 __all__ = ["TokenSet", "tokenize", "detokenize", "prepare_signals", "encode_segments",
            "decode_codes", "auto_batch_size",
@@ -141,10 +142,20 @@ def prepare_signals(X, sfreq, codec, units_scale=_VOLTS_TO_MICROVOLTS):
     scaled : ndarray of float32, shape (n_epochs, n_chans, n_codec_times)
     center, scale : ndarray, shape (n_epochs, n_chans, 1)
         Medians and ``IQR + 1e-6`` in microvolts.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``X`` is not a finite 3-D numeric array long enough for one token frame, if
+        ``sfreq`` is not a sampling rate in Hz (:func:`~mne_biocodec.preprocessing.check_sfreq`),
+        or if resampling would take too much memory.
     """
-    min_times = int(np.ceil(codec.hop_length * float(sfreq) / codec.sample_rate))
+    sfreq = check_sfreq(sfreq)
+    min_times = int(np.ceil(codec.hop_length * sfreq / codec.sample_rate))
     X = check_signal_array(X, "X", ndim=3, min_times=min_times)
-    data = resample(X * units_scale, float(sfreq), codec.sample_rate)
+    check_resample_size(X.shape, sfreq, codec.sample_rate, name="X")
+    # check_signal_array made half precision float32: in float16 the factor 1e6 is inf
+    data = resample(X * units_scale, sfreq, codec.sample_rate)
     return robust_scale(data)
 
 
@@ -182,8 +193,8 @@ def tokenize(X, sfreq, codec, n_q=None, batch_size=None, device=None, ch_names=N
     from .cache import cached_encode
 
     codec_sfreq = codec.sample_rate
-    n_epochs, n_chans, n_times = np.shape(X)
     scaled, center, scale = prepare_signals(X, sfreq, codec, units_scale)
+    n_times = np.shape(X)[-1]  # X is a valid 3-D array once prepare_signals returned
     codes = cached_encode(codec, scaled, n_q=n_q, cache=cache, batch_size=batch_size,
                           device=device)
     return TokenSet(codes=codes,

@@ -1,6 +1,7 @@
 """BioCodecTokenizer and BioCodecClassifier on real motor-imagery EEG."""
 
 import pickle
+import re
 
 import numpy as np
 import torch
@@ -9,8 +10,9 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
-from sklearn.pipeline import Pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils import estimator_checks
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mne_biocodec import BioCodecClassifier, BioCodecTokenizer
@@ -281,3 +283,270 @@ def test_classifier_finetunes_codec(mi_data, default_codec):
     assert not torch.equal(encoder.model[0].conv.conv.bias.detach(), before)
     assert clf.n_trainable_params_ > 1_000_000  # encoder + head
     assert clf.predict_proba(X[16:20, :4]).shape == (4, 2)
+
+
+# -- what the estimators accept (issues 18 and 19) --------------------------------------------
+SMALL_CHANNELS = ["FC3", "C3", "Cz", "C4"]
+
+
+@pytest.fixture(scope="module")
+def small_epochs(data_root):
+    """12 one-second epochs (left vs right fist, 6 each) of eegmmidb subject 1, run 4, four
+    central channels: enough to exercise the input handling at little encoding cost."""
+    import mne
+
+    (fname,) = mne.datasets.eegbci.load_data(1, [4], path=str(data_root), update_path=False)
+    raw = mne.io.read_raw_edf(fname, preload=True, verbose="error")
+    mne.datasets.eegbci.standardize(raw)
+    raw.pick(SMALL_CHANNELS)
+    events, ids = mne.events_from_annotations(raw, verbose="error")
+    epochs = mne.Epochs(raw, events, {"left": ids["T1"], "right": ids["T2"]}, tmin=0.0,
+                        tmax=1.0 - 1 / 160, baseline=None, preload=True, verbose="error")
+    left, right = np.flatnonzero(epochs.events[:, 2] == ids["T1"])[:6], \
+        np.flatnonzero(epochs.events[:, 2] == ids["T2"])[:6]
+    return epochs[np.sort(np.concatenate([left, right]))]
+
+
+@pytest.fixture(scope="module")
+def small_tokenizer(small_epochs, default_codec):
+    return BioCodecTokenizer(codec=default_codec, output="codes").fit(small_epochs)
+
+
+@pytest.fixture(scope="module")
+def small_codes(small_tokenizer, small_epochs):
+    return small_tokenizer.transform(small_epochs)
+
+
+def test_reordered_epochs_follow_the_fitted_channels(small_epochs, small_tokenizer,
+                                                     small_codes, default_codec):
+    assert small_tokenizer.ch_names_ == SMALL_CHANNELS
+    reordered = small_epochs.copy().reorder_channels(SMALL_CHANNELS[::-1])
+    # before: channel 0 of the result held C4's codes
+    np.testing.assert_array_equal(small_tokenizer.transform(reordered), small_codes)
+    # arrays after an Epochs fit: only the count can be checked, and it is
+    np.testing.assert_array_equal(small_tokenizer.transform(small_epochs.get_data()),
+                                  small_codes)
+    y = small_epochs.events[:, 2]
+    clf = BioCodecClassifier(codec=default_codec, max_epochs=1, train_split=False,
+                             random_state=0).fit(small_epochs, y)
+    assert clf.ch_names_ == SMALL_CHANNELS
+    np.testing.assert_allclose(clf.predict_proba(reordered), clf.predict_proba(small_epochs),
+                               rtol=1e-6)
+    tokens = clf.tokenizer_.encode(reordered)
+    assert tokens.ch_names == SMALL_CHANNELS
+    np.testing.assert_array_equal(tokens.codes, small_codes)
+    # precomputed tokens in another channel order are mapped back the same way
+    perm = [3, 1, 0, 2]
+    shuffled = TokenSet(**{**tokens.__dict__, "codes": tokens.codes[:, perm],
+                           "center": tokens.center[:, perm], "scale": tokens.scale[:, perm],
+                           "ch_names": [SMALL_CHANNELS[i] for i in perm]})
+    np.testing.assert_allclose(clf.predict_proba(shuffled), clf.predict_proba(small_epochs),
+                               rtol=1e-6)
+
+
+def _renamed(epochs):
+    return epochs.copy().rename_channels({"C3": "C3x"})
+
+
+def _marked_bad(epochs):
+    epochs = epochs.copy()
+    epochs.info["bads"] = ["Cz"]
+    return epochs
+
+
+def _retyped(epochs):
+    return epochs.copy().set_channel_types({"C4": "misc"}, on_unit_change="ignore")
+
+
+@pytest.mark.parametrize("change, match", [
+    (_renamed, r"missing \(absent, or not EEG .*\['C3'\]; not seen in fit: \['C3x'\]"),
+    (_marked_bad, r"marked bad now but used in fit: \['Cz'\].*interpolate_bads"),
+    (_retyped, r"missing \(absent, or not EEG .*\['C4'\]"),
+    (lambda e: e.copy().drop_channels(["FC3"]), r"missing .*\['FC3'\]"),
+])
+def test_epochs_with_other_channels_are_refused(change, match, small_epochs, small_tokenizer,
+                                                default_codec):
+    changed = change(small_epochs[:2])
+    with pytest.raises(ValueError, match=match):
+        small_tokenizer.transform(changed)
+    clf = BioCodecClassifier(codec=default_codec, max_epochs=1, train_split=False)
+    clf.fit(small_tokenizer.encode(small_epochs), small_epochs.events[:, 2])
+    with pytest.raises(ValueError, match=match):
+        clf.predict(changed)
+
+
+def test_precomputed_tokens_with_other_channels_are_refused(small_tokenizer, small_epochs,
+                                                             default_codec):
+    tokens = small_tokenizer.encode(small_epochs)
+    clf = BioCodecClassifier(codec=default_codec, max_epochs=1, train_split=False)
+    clf.fit(tokens, small_epochs.events[:, 2])
+    renamed = TokenSet(**{**tokens.__dict__, "ch_names": ["a", "C3", "Cz", "C4"]})
+    with pytest.raises(ValueError, match=r"missing: \['FC3'\]; not seen in fit: \['a'\]"):
+        clf.predict(renamed)
+    fewer = TokenSet(**{**tokens.__dict__, "codes": tokens.codes[:, :, :2], "ch_names": None})
+    with pytest.raises(ValueError, match=r"at least one epoch and 6 codebooks; got shape"):
+        clf.predict(fewer)
+    unnamed = TokenSet(**{**tokens.__dict__, "codes": tokens.codes[:, :3], "ch_names": None})
+    with pytest.raises(ValueError, match="codes of 3 channels but the classifier was fitted "
+                                         "with 4"):
+        clf.predict(unnamed)
+
+
+@pytest.mark.parametrize("sfreq, error, match", [
+    (True, TypeError, "sfreq must be a number, not a boolean"),
+    (1e-3, ValueError, r"sfreq=0.001 Hz is outside the supported range 1 to 1e\+06 Hz"),
+    (5e6, ValueError, "outside the supported range"),
+    (np.nan, ValueError, "sfreq must be a positive, finite sampling rate"),
+    (-160.0, ValueError, "sfreq must be a positive"),
+    ("160", TypeError, "sfreq must be a sampling rate in Hz .*got '160' of type str"),
+    (np.array([160.0]), TypeError, r"got ndarray of shape \(1,\)"),
+])
+def test_sfreq_is_checked_before_resampling(sfreq, error, match, default_codec):
+    X = np.zeros((2, 2, 321))
+    with pytest.raises(error, match=match):
+        BioCodecTokenizer(codec=default_codec, sfreq=sfreq).fit_transform(X)
+
+
+def test_resampling_bomb_is_refused(default_codec):
+    # 1 Hz is a valid rate, but 2 M samples per channel become 500 M at the codec's 250 Hz:
+    # 15 GiB in float64, which was allocated (and OOM-killed) before
+    X = np.zeros((2, 2, 2_000_000), dtype=np.float32)
+    tok = BioCodecTokenizer(codec=default_codec, sfreq=1.0).fit(X)
+    with pytest.raises(ValueError, match=r"shape \(2, 2, 2000000\) .* from 1 Hz to 250 Hz "
+                                         r"would make an array of shape \(2, 2, 500000000\) "
+                                         r"\(14.9 GiB\), above the 4 GiB bound"):
+        tok.transform(X)
+    # the same rate with a short signal is fine
+    assert tok.transform(X[:1, :, :24]).shape == (1, 1 + 2)  # one coherence + two scales
+
+
+def test_shapes_dtypes_and_empty_input(small_epochs, default_codec):
+    X = small_epochs.get_data()[:3]
+    tok = BioCodecTokenizer(codec=default_codec, sfreq=160.0, output="codes").fit(X)
+    # float16 was read as NaN/inf (1e6 overflows float16); its codes are those of the same
+    # values in float32
+    half = X.astype(np.float16)
+    np.testing.assert_array_equal(tok.transform(half), tok.transform(half.astype(np.float32)))
+    clf = BioCodecClassifier(codec=default_codec, sfreq=160.0, max_epochs=1,
+                             train_split=False).fit(small_epochs.get_data(),
+                                                    small_epochs.events[:, 2])
+    shape_msg = r"X must be a 3-D array \(n_epochs, n_chans, n_times\); got shape "
+    for bad in (X[0, 0], X[0], X[None]):
+        with pytest.raises(ValueError, match=shape_msg + re.escape(str(bad.shape))):
+            tok.transform(bad)
+        with pytest.raises(ValueError, match=shape_msg + re.escape(str(bad.shape))):
+            clf.predict(bad)
+    for method in (tok.transform, clf.predict, BioCodecTokenizer(codec=default_codec,
+                                                                  sfreq=160.0).fit):
+        with pytest.raises(ValueError, match=r"X is empty: n_epochs is 0 \(shape \(0, 4, 160\)"):
+            method(X[:0])
+    with pytest.raises(ValueError, match=r"X is empty: n_chans is 0 \(shape \(3, 0, 160\)"):
+        BioCodecTokenizer(codec=default_codec, sfreq=160.0).fit(X[:, :0])
+
+
+@pytest.mark.parametrize("y, match", [
+    (np.array([1.0, np.nan] * 6), r"y holds 6 missing labels \(NaN or None\), the first at "
+                                  r"index 1"),
+    (np.array(["a", None] * 6, dtype=object), "y holds 6 missing labels"),
+    (np.array([1, 2] * 5), "y has 10 labels but X holds 12 epochs"),
+    (np.ones((12, 2)), r"y should be a 1d array, got an array of shape \(12, 2\)"),
+])
+def test_classifier_checks_labels(y, match, small_tokenizer, small_epochs, default_codec):
+    tokens = small_tokenizer.encode(small_epochs)
+    clf = BioCodecClassifier(codec=default_codec, max_epochs=1, train_split=False)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(tokens, y)
+
+
+# Checks that need no data. scikit-learn runs none of its checks on 3-D estimators
+# (``three_d_array`` tag, see test_sklearn_checks), so these are run here by name. Two fail
+# for skorch's own NeuralNetClassifier as well and are expected to fail, for these reasons.
+API_CHECKS = [
+    estimator_checks.check_do_not_raise_errors_in_init_or_set_params,
+    estimator_checks.check_no_attributes_set_in_init,
+    estimator_checks.check_estimator_repr,
+    estimator_checks.check_get_params_invariance,
+    estimator_checks.check_set_params,
+    estimator_checks.check_parameters_default_constructible,
+    estimator_checks.check_estimators_unfitted,
+    estimator_checks.check_mixin_order,
+    estimator_checks.check_valid_tag_types,
+]
+EXPECTED_API_FAILURES = {
+    # skorch's __init__ sets history_, initialized_ and virtual_params_ (and stores
+    # optimizer__* defaults as attributes, skorch's way of routing them)
+    ("BioCodecClassifier", "check_no_attributes_set_in_init"):
+        (AssertionError, r"Found attributes \['history_', 'initialized_'"),
+    # skorch lists its private _params_to_validate set among the parameters; the fuzzed
+    # value replaces it and skorch's set_params then calls .add on it
+    ("BioCodecClassifier", "check_set_params"):
+        (AttributeError, "has no attribute 'add'"),
+}
+
+
+@pytest.mark.parametrize("estimator", [BioCodecTokenizer(sfreq=160.0),
+                                       BioCodecClassifier(sfreq=160.0, max_epochs=1)],
+                         ids=lambda est: type(est).__name__)
+@pytest.mark.parametrize("check", API_CHECKS, ids=lambda check: check.__name__)
+def test_sklearn_api_checks(estimator, check):
+    name = type(estimator).__name__
+    expected = EXPECTED_API_FAILURES.get((name, check.__name__))
+    if expected is None:
+        check(name, estimator)
+    else:
+        with pytest.raises(expected[0], match=expected[1]):
+            check(name, estimator)
+
+
+def test_classifier_init_and_set_params_take_any_value(default_codec, rng):
+    # before: set_params(callbacks=-1) raised TypeError (can only concatenate list ...)
+    clf = BioCodecClassifier(codec=default_codec, sfreq=160.0, callbacks=-1, warmup="x")
+    assert clf.set_params(callbacks=[1], warmup=0.2).get_params()["callbacks"] == [1]
+    # the value is checked where scikit-learn wants it checked: in fit
+    with pytest.raises(AttributeError, match="'int' object has no attribute 'set_params'"):
+        clf.fit(rng.standard_normal((8, 2, 160)) * 1e-5, [0, 1] * 4)
+
+
+def test_epochs_through_model_selection(small_epochs, default_codec):
+    from sklearn.model_selection import cross_validate, learning_curve
+
+    y = small_epochs.events[:, 2]
+    cv = StratifiedKFold(2, shuffle=True, random_state=0)
+    pipe = make_pipeline(BioCodecTokenizer(codec=default_codec, n_q=1),
+                         LogisticRegression(max_iter=500))
+    # before: every fit failed with "sfreq is required with array input"
+    result = cross_validate(pipe, small_epochs, y, cv=cv, return_estimator=True)
+    for fitted in result["estimator"]:
+        assert fitted[0].ch_names_ == SMALL_CHANNELS and fitted[0].sfreq_ == 160.0
+    with_arrays = cross_val_score(make_pipeline(
+        BioCodecTokenizer(codec=default_codec, n_q=1, sfreq=160.0),
+        LogisticRegression(max_iter=500)), small_epochs.get_data(), y, cv=cv)
+    np.testing.assert_allclose(result["test_score"], with_arrays)
+    grid = GridSearchCV(pipe, {"biocodectokenizer__output": ["spatial", "embedding"]}, cv=cv)
+    grid.fit(small_epochs, y)
+    assert grid.best_estimator_[0].ch_names_ == SMALL_CHANNELS
+    sizes, train_scores, _ = learning_curve(pipe, small_epochs, y, cv=cv,
+                                            train_sizes=[4, 6])
+    assert list(sizes) == [4, 6] and train_scores.shape == (2, 2)
+    clf = BioCodecClassifier(codec=default_codec, n_q=1, max_epochs=1, train_split=False,
+                             random_state=0)
+    result = cross_validate(clf, small_epochs, y, cv=cv, return_estimator=True)
+    assert all(fitted.ch_names_ == SMALL_CHANNELS for fitted in result["estimator"])
+    assert np.all((result["test_score"] >= 0) & (result["test_score"] <= 1))
+    grid = GridSearchCV(clf, {"n_q": [1, 2]}, cv=cv).fit(small_epochs, y)
+    assert grid.best_estimator_.tokenizer_.sfreq_ == 160.0
+    sizes, train_scores, _ = learning_curve(clf, small_epochs, y, cv=cv, train_sizes=[4, 6])
+    assert list(sizes) == [4, 6] and train_scores.shape == (2, 2)
+
+
+def test_lists_of_epochs(small_epochs, small_tokenizer, small_codes):
+    parts = [small_epochs[:5], small_epochs[5:]]
+    np.testing.assert_array_equal(small_tokenizer.transform(parts), small_codes)
+    np.testing.assert_array_equal(small_tokenizer.transform(tuple(small_epochs[i] for i in
+                                                                  range(3))), small_codes[:3])
+    with pytest.raises(ValueError, match=r"item 1 differs from item 0 .*\['C3'\] missing, "
+                                         r"\['C3x'\] extra"):
+        BioCodecTokenizer(codec=small_tokenizer.codec_).fit(
+            [small_epochs[:2], _renamed(small_epochs[2:4])])
+    with pytest.raises(TypeError, match=r"X mixes mne.Epochs with \['ndarray'\]"):
+        small_tokenizer.transform([small_epochs[0], small_epochs.get_data()[0]])

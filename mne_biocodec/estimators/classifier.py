@@ -10,11 +10,12 @@ from skorch.dataset import ValidSplit
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, column_or_1d
 
 from ..codec import default_device
 from ..tokens import TokenSet, prepare_signals
 from ..training.schedule import WarmupCosine
+from ._input import check_not_bool, epochs_labels, is_epochs, match_channels
 from .head import FineTunedCodecHead, TokenTransformerHead
 from .tokenizer import BioCodecTokenizer
 
@@ -60,6 +61,24 @@ def _balanced_accuracy(net, X, y):
     return balanced_accuracy_score(y, net.predict_proba(X).argmax(axis=1))
 
 
+def _check_labels(y):
+    """``y`` as a 1-D array without missing labels (NaN or None would become a class)."""
+    y = column_or_1d(y, warn=True)
+    if y.dtype.kind in "fc":
+        missing = np.isnan(y)
+    elif y.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, (float, np.floating)) and np.isnan(v))
+                            for v in y], dtype=bool)
+    else:
+        missing = np.zeros(len(y), dtype=bool)
+    if missing.any():
+        raise ValueError(
+            f"y holds {int(missing.sum())} missing labels (NaN or None), the first at index "
+            f"{int(np.flatnonzero(missing)[0])}. Drop those epochs or give them a class."
+        )
+    return y
+
+
 def _default_callbacks(warmup):
     return [
         ("lr_schedule", WarmupCosine(warmup_steps=warmup, final_ratio=0.0)),
@@ -86,7 +105,7 @@ class BioCodecClassifier(NeuralNetClassifier):
     n_q : int | None, default=None
         Codebooks used by the head (all when None).
     sfreq : float | None, default=None
-        Sampling rate of array input (taken from ``mne.Epochs`` input).
+        Sampling rate of array input in Hz (taken from ``mne.Epochs`` input).
     finetune_codec : bool, default=False
         Train the codec encoder and quantizer projections with the head (straight-through
         quantisation, codebooks fixed; see :class:`~mne_biocodec.estimators.head.
@@ -140,6 +159,10 @@ class BioCodecClassifier(NeuralNetClassifier):
         Trainable parameters (the head's; with ``finetune_codec`` also the encoder's).
     scale_mean_, scale_std_ : ndarray, shape (n_chans,)
         Mean and deviation of the training epochs' log10 channel scales (``use_scale``).
+    ch_names_ : list of str | None
+        Channels seen in ``fit`` (Epochs or TokenSet input): Epochs and TokenSets given to
+        :meth:`predict` are reordered to them, and refused with a ValueError naming the
+        channels that differ (see :class:`BioCodecTokenizer`).
 
     See Also
     --------
@@ -169,6 +192,18 @@ class BioCodecClassifier(NeuralNetClassifier):
                          max_epochs=max_epochs, batch_size=batch_size,
                          train_split=train_split, callbacks=callbacks, device=device,
                          verbose=verbose, **kwargs)
+
+    def set_params(self, **params):
+        """Set parameters; a new ``callbacks`` list is only checked when ``fit`` runs.
+
+        skorch initialises the callbacks as soon as ``callbacks`` is set, so an invalid value
+        failed in ``set_params`` instead of ``fit`` (scikit-learn's
+        ``check_do_not_raise_errors_in_init_or_set_params``); ``fit`` initialises them anyway.
+        Parameters of a named callback (``callbacks__<name>__<param>``) keep skorch's path.
+        """
+        if "callbacks" in params and not any(key.startswith("callbacks__") for key in params):
+            self.callbacks = params.pop("callbacks")
+        return super().set_params(**params)
 
     def get_default_callbacks(self):
         # skorch's own valid_acc compares predict() (original labels) with encoded labels.
@@ -249,11 +284,12 @@ class BioCodecClassifier(NeuralNetClassifier):
                 raise ValueError(
                     "precomputed codes carry no channel scales: pass the TokenSet from "
                     "tokenizer_.encode(X) (or the signals), or use use_scale=False.")
-            return X
+            return X[:, self._token_order(X, None)]
         if isinstance(X, TokenSet):
             if self.finetune_codec:
                 raise ValueError("finetune_codec=True needs the signals, not tokens.")
-            main, scale = X.codes, X.scale
+            order = self._token_order(np.asarray(X.codes), X.ch_names)
+            main, scale = np.asarray(X.codes)[:, order], np.asarray(X.scale)[:, order]
         elif self.finetune_codec:
             data, sfreq, _ = self.tokenizer_._resolve(X)
             main, _, scale = prepare_signals(data, sfreq, self.tokenizer_.codec_)
@@ -270,17 +306,35 @@ class BioCodecClassifier(NeuralNetClassifier):
         key = "x" if self.finetune_codec else "codes"
         return {key: main, "log_scale": log_scale.astype(np.float32)}
 
+    def _token_order(self, codes, ch_names):
+        """Channel order that maps precomputed codes onto the fitted channels (checked)."""
+        tokenizer = self.tokenizer_
+        if codes.ndim != 4 or len(codes) == 0 or codes.shape[2] < tokenizer.n_q_:
+            raise ValueError(
+                f"X must hold codes of shape (n_epochs, n_chans, n_q, n_frames) with at least "
+                f"one epoch and {tokenizer.n_q_} codebooks; got shape {codes.shape}. Use "
+                "tokenizer_.encode(X)."
+            )
+        if ch_names is not None and tokenizer.ch_names_ is not None:
+            return match_channels(ch_names, tokenizer.ch_names_, kind=None)
+        if codes.shape[1] != tokenizer.n_chans_:
+            raise ValueError(
+                f"X holds codes of {codes.shape[1]} channels but the classifier was fitted "
+                f"with {tokenizer.n_chans_}. Encode the same channels as in fit."
+            )
+        return list(range(codes.shape[1]))
+
     def fit(self, X, y, **fit_params):
         """Tokenise ``X`` once and train the head.
 
         Parameters
         ----------
-        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs | TokenSet
-            Signals in volts, epochs, or the TokenSet of ``tokenizer_.encode`` (tokenised
-            once, e.g. for a hyper-parameter search).
+        X : ndarray | mne.Epochs | list of mne.Epochs | TokenSet
+            Signals in volts ``(n_epochs, n_chans, n_times)``, epochs, or the TokenSet of
+            ``tokenizer_.encode`` (tokenised once, e.g. for a hyper-parameter search).
         y : array-like, shape (n_epochs,)
-            Labels of any type (strings included). With Epochs input, None takes the event
-            codes' names.
+            Labels of any type (strings included), none missing (NaN, None). With Epochs
+            input, None takes the event codes' names.
         **fit_params
             Passed to skorch.
 
@@ -288,13 +342,16 @@ class BioCodecClassifier(NeuralNetClassifier):
         -------
         self : BioCodecClassifier
         """
-        import mne
-
-        if y is None and isinstance(X, mne.BaseEpochs):
-            inv = {v: k for k, v in X.event_id.items()}
-            y = np.array([inv[c] for c in X.events[:, 2]])
+        if self.batch_size != "auto":
+            check_not_bool(batch_size=self.batch_size)
+            if not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 1:
+                raise ValueError(
+                    f"batch_size must be 'auto' or a positive int; got {self.batch_size!r}.")
+        if y is None and is_epochs(X):
+            y = epochs_labels(X)
         if y is None:
             raise ValueError("y is required: pass the class label of every epoch.")
+        y = _check_labels(y)
         self.label_encoder_ = LabelEncoder().fit(y)
         y_enc = self.label_encoder_.transform(y).astype(np.int64)
         if len(self.label_encoder_.classes_) < 2:
@@ -305,8 +362,15 @@ class BioCodecClassifier(NeuralNetClassifier):
         if self.random_state is not None:
             torch.manual_seed(self.random_state)
         self.tokenizer_ = self._tokenizer().fit(X)
+        self.ch_names_ = self.tokenizer_.ch_names_
         inputs = self._inputs(X, fitting=True)
-        n_chans = (inputs["log_scale"] if isinstance(inputs, dict) else inputs).shape[1]
+        n_epochs, n_chans = (inputs["log_scale"] if isinstance(inputs, dict)
+                             else inputs).shape[:2]
+        if n_epochs != len(y):
+            raise ValueError(
+                f"y has {len(y)} labels but X holds {n_epochs} epochs; give one label per "
+                "epoch."
+            )
         codec = self.tokenizer_.codec_
         n_q = self.tokenizer_.n_q_
         codebooks = torch.stack([layer._codebook.embed.detach().cpu()

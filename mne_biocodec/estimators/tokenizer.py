@@ -9,8 +9,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..codec import BioCodec, load_codec
+from ..preprocessing import check_sfreq, check_signal_array
 from ..tokens import TokenSet, detokenize, prepare_signals, tokenize
-from ._input import resolve_input
+from ._input import check_not_bool, is_epochs, resolve_input
 from .features import token_feature_names, token_features
 
 __all__ = ["BioCodecTokenizer"]
@@ -50,7 +51,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         Include each channel's log10 robust scale in the 2-D features (the codec sees
         amplitude-normalised input, so this is where absolute power lives).
     sfreq : float | None, default=None
-        Sampling rate of array input in Hz (taken from ``mne.Epochs`` input).
+        Sampling rate of array input in Hz, between 1 Hz and 1 MHz (taken from ``mne.Epochs``
+        input).
     batch_size : int | None, default=None
         Channel-epochs per forward pass (does not change the tokens); None sizes batches to
         about 131 k samples, which is fastest on CPU.
@@ -79,7 +81,11 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
     sfreq_ : float
         Sampling rate seen in ``fit``.
     ch_names_ : list of str | None
-        Channel names (from Epochs input).
+        Channel names seen in ``fit`` (Epochs or TokenSet input; None for arrays). Epochs
+        given to :meth:`transform` (and the other methods) must hold these channels: in
+        another order they are reordered to this one; missing or unexpected channels, or a
+        fitted channel now marked bad, raise a ValueError naming them (a bad channel is not
+        used silently). Arrays are checked for their channel count only.
 
     See Also
     --------
@@ -91,6 +97,10 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
     Tokens of an epoch depend on that epoch only: not on the batch size nor on the other
     epochs present. The tokenizer has nothing to learn; ``fit`` loads the codec and records
     the input layout.
+
+    ``mne.Epochs`` go through scikit-learn's model selection (``cross_val_score``,
+    ``GridSearchCV``, ``learning_curve``): these index Epochs into a list of one-epoch
+    Epochs, which every method accepts (same channels and rate in every item).
 
     References
     ----------
@@ -137,6 +147,9 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
     def _validate(self):
         if self.output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}; got {self.output!r}.")
+        check_not_bool(n_q=self.n_q, sfreq=self.sfreq, batch_size=self.batch_size)
+        if self.sfreq is not None:
+            check_sfreq(self.sfreq)  # its message gives the accepted range and unit
         self._validate_params()
 
     def fit(self, X, y=None):
@@ -144,9 +157,10 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs | TokenSet
-            Signals in volts, epochs, or tokens from :meth:`encode` (whose sampling rate and
-            channel names are then used).
+        X : ndarray | mne.Epochs | list of mne.Epochs | TokenSet
+            Signals in volts ``(n_epochs, n_chans, n_times)``, with at least one epoch and one
+            channel; epochs; or tokens from :meth:`encode` (whose sampling rate and channel
+            names are then used).
         y : None
             Ignored.
 
@@ -168,9 +182,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         else:
             data, sfreq, ch_names = resolve_input(X, self.sfreq,
                                                   self.codec_.config["modality"])
-            from ..preprocessing import check_signal_array
-
-            n_chans = check_signal_array(data, "X", ndim=3).shape[1]
+            n_chans = check_signal_array(data, "X", ndim=3, allow_empty=False).shape[1]
         self.sfreq_ = sfreq
         self.n_chans_ = n_chans
         self.n_features_in_ = self.n_chans_
@@ -189,22 +201,23 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
     def _resolve(self, X):
         """Data, sfreq and channel names of ``X``, checked against what ``fit`` saw."""
         check_is_fitted(self, "codec_")
-        import mne
-
+        epochs = is_epochs(X)
         # Arrays after a fit on Epochs: the fitted rate applies.
         sfreq = self.sfreq
-        if sfreq is None and not isinstance(X, mne.BaseEpochs):
+        if sfreq is None and not epochs:
             sfreq = self.sfreq_
-        data, sfreq, ch_names = resolve_input(X, sfreq, self.codec_.config["modality"])
+        # Epochs after a fit on Epochs: the fitted channels, in the fitted order.
+        data, sfreq, ch_names = resolve_input(X, sfreq, self.codec_.config["modality"],
+                                              ch_names=self.ch_names_ if epochs else None)
+        data = check_signal_array(data, "X", ndim=3, allow_empty=False)
         if not np.isclose(sfreq, self.sfreq_):
             raise ValueError(
                 f"X is sampled at {sfreq} Hz but the tokenizer was fitted at {self.sfreq_} Hz. "
                 "Resample the data or refit."
             )
-        shape = np.shape(data)
-        if len(shape) == 3 and shape[1] != self.n_chans_:
+        if data.shape[1] != self.n_chans_:
             raise ValueError(
-                f"X has {shape[1]} channels but the tokenizer was fitted with "
+                f"X has {data.shape[1]} channels but the tokenizer was fitted with "
                 f"{self.n_chans_}. Pick the same channels as in fit."
             )
         return data, sfreq, ch_names
@@ -214,8 +227,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
-            Signals in volts, or epochs.
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs | list of mne.Epochs
+            Signals in volts, or epochs (with the fitted channels: see ``ch_names_``).
 
         Returns
         -------
@@ -230,8 +243,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
-            Signals in volts, or epochs.
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs | list of mne.Epochs
+            Signals in volts, or epochs (with the fitted channels: see ``ch_names_``).
 
         Returns
         -------
@@ -249,8 +262,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs
-            Signals in volts, or epochs.
+        X : ndarray, shape (n_epochs, n_chans, n_times) | mne.Epochs | list of mne.Epochs
+            Signals in volts, or epochs (with the fitted channels: see ``ch_names_``).
 
         Returns
         -------
