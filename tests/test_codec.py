@@ -39,6 +39,22 @@ def test_fewer_codebooks_prefix(parity_codec, parity_input):
         assert parity_codec.decode(full[:, :n_q]).shape == (16, 1, 1260)
 
 
+def test_codebook_vectors_and_straight_through(parity_codec, parity_input):
+    x = parity_input[:2]
+    vectors = parity_codec.codebook_vectors()
+    assert vectors.shape == (6, 256, 16) and vectors.device == parity_codec.device
+    summed, codes = parity_codec.quantize_straight_through(x, n_q=4)
+    assert summed.shape == (2, 105, 16)
+    with torch.no_grad():
+        assert torch.equal(codes, parity_codec.encode(x, n_q=4))
+    expected = sum(vectors[q][codes[:, q]] for q in range(4))
+    torch.testing.assert_close(summed.detach(), expected, rtol=0, atol=1e-5)
+    # the downstream loss reaches the encoder's first convolution
+    first = next(parity_codec.encoder.parameters())
+    (grad,) = torch.autograd.grad(summed.square().sum(), first)
+    assert grad.abs().sum() > 0
+
+
 @torch.no_grad()
 def test_save_load_round_trip(parity_codec, parity_input, tmp_path):
     path = parity_codec.save(tmp_path / "codec")
@@ -146,7 +162,7 @@ def test_quantizer_training_state_round_trips(rng):
     grads = [torch.autograd.grad(rvq(x).penalty, x, retain_graph=True)[0]]
     assert grads[0].abs().sum() > 0
     assert result.codes.shape == (4, 3, 50)
-    embed = rvq.layers[0]._codebook.embed
+    embed = rvq.codebook_vectors(1)[0]
     torch.testing.assert_close(embed.norm(dim=-1), torch.ones(16))
     clone = ResidualVectorQuantizer(dimension=32, n_q=3, bins=16, codebook_dim=8)
     clone.load_state_dict(rvq.state_dict())

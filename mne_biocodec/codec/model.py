@@ -379,6 +379,22 @@ class BioCodec(nn.Module):
         """Codes per codebook."""
         return self.quantizer.bins
 
+    def codebook_vectors(self, n_q=None):
+        """Code vectors of the first ``n_q`` codebooks, in the codebook space.
+
+        Parameters
+        ----------
+        n_q : int | None
+            Codebooks to return (all when None).
+
+        Returns
+        -------
+        vectors : Tensor, shape [n_q, codebook_size, codebook_dim]
+            Detached copy on :attr:`device`; ``vectors[q, k]`` is what code ``k`` of
+            codebook ``q`` stands for (before the layer's output projection).
+        """
+        return self.quantizer.codebook_vectors(n_q)
+
     @property
     def device(self):
         return next(self.parameters()).device
@@ -422,6 +438,12 @@ class BioCodec(nn.Module):
         volume = x.mean(dim=1, keepdim=True).pow(2).mean(dim=2, keepdim=True).sqrt()
         return torch.clamp(volume, min=1e-8).view(-1, 1)
 
+    def _encode_latent(self, x):
+        """Checked signals ``[B, 1, n_times]`` -> (latents ``[B, D, n_frames]``, scale)."""
+        self._check_signal(x)
+        scale = self._scale(x)
+        return self.encoder(x / scale.view(-1, 1, 1) if scale is not None else x), scale
+
     def encode_with_scale(self, x, n_q=None):
         """Encode signals and return the scale the decoder needs.
 
@@ -439,11 +461,8 @@ class BioCodec(nn.Module):
         scale : Tensor, shape [B, 1] | None
             Per-segment RMS when ``config["normalize"]`` is True, else None.
         """
-        self._check_signal(x)
-        scale = self._scale(x)
-        if scale is not None:
-            x = x / scale.view(-1, 1, 1)
-        return self.quantizer.encode(self.encoder(x), n_q=n_q), scale
+        latent, scale = self._encode_latent(x)
+        return self.quantizer.encode(latent, n_q=n_q), scale
 
     def encode(self, x, n_q=None):
         """Encode signals into codes.
@@ -462,6 +481,33 @@ class BioCodec(nn.Module):
             also get the scale.
         """
         return self.encode_with_scale(x, n_q=n_q)[0]
+
+    def quantize_straight_through(self, x, n_q=None):
+        """Encode signals into summed code vectors that pass gradients to the encoder.
+
+        For fine-tuning the encoder on a downstream loss: the codes are those of
+        :meth:`encode` and the codebooks stay fixed (in training mode too), while the
+        gradient of the output flows, straight through the code choice, into the encoder and
+        the quantizer's input projections. See
+        :meth:`~mne_biocodec.codec.ResidualVectorQuantizer.quantize_straight_through`.
+
+        Parameters
+        ----------
+        x : Tensor, shape [B, 1, n_times]
+            Signals at :attr:`sample_rate`, normalised as the codec expects.
+        n_q : int | None
+            Number of codebooks (all when None).
+
+        Returns
+        -------
+        vectors : Tensor, shape [B, n_frames, codebook_dim]
+            Sum over the first ``n_q`` codebooks of the code vectors in codebook space (the
+            rows of :meth:`codebook_vectors`), with straight-through gradients.
+        codes : Tensor of int64, shape [B, n_q, n_frames]
+            The codes picked, codebook 0 first.
+        """
+        latent, _ = self._encode_latent(x)
+        return self.quantizer.quantize_straight_through(latent, n_q=n_q)
 
     def decode(self, codes, scale=None):
         """Decode codes into signals.
@@ -519,9 +565,7 @@ class BioCodec(nn.Module):
         codes : Tensor of int64, shape [B, n_q, n_frames]
             The codes used.
         """
-        self._check_signal(x)
-        scale = self._scale(x)
-        z = self.encoder(x / scale.view(-1, 1, 1) if scale is not None else x)
+        z, scale = self._encode_latent(x)
         result = self.quantizer(z, n_q=n_q)
         out = self.decode_latent(result.quantized, scale)
         return out[..., : x.shape[-1]], result.penalty, result.codes

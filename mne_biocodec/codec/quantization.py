@@ -8,6 +8,7 @@ learned without gradients (EMA counts and sums, the "initialised" flag) is a buf
 ``state_dict`` round-trips the quantizer exactly.
 """
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -235,13 +236,42 @@ class VectorQuantization(nn.Module):
         self.commitment_weight = commitment_weight
         self._codebook = CosineCodebook(codebook_dim, codebook_size, **codebook_kwargs)
 
+    def codebook_vectors(self):
+        """The code vectors ``[codebook_size, codebook_dim]`` (detached, not copied)."""
+        return self._codebook.embed.detach()
+
+    def lookup(self, x):
+        """Nearest codes of latents, leaving the codebook untouched (whatever the mode).
+
+        Parameters
+        ----------
+        x : Tensor, shape [B, D, T]
+            Latents (or residuals).
+
+        Returns
+        -------
+        projected : Tensor, shape [B, T, codebook_dim]
+            ``x`` in the codebook space (differentiable through ``project_in``).
+        codes : Tensor of int64, shape [B, T]
+            Nearest code by cosine similarity.
+        vectors : Tensor, shape [B, T, codebook_dim]
+            The code vectors of ``codes`` (no gradient: the codebook is a buffer).
+        """
+        projected = self.project_in(x.transpose(1, 2))
+        codes = self._codebook.encode(projected)
+        return projected, codes, self._codebook.decode(codes)
+
     def encode(self, x):
         """``[B, D, T]`` -> codes ``[B, T]``."""
         return self._codebook.encode(self.project_in(x.transpose(1, 2)))
 
+    def project_vectors(self, vectors):
+        """Code vectors ``[B, T, codebook_dim]`` -> latents ``[B, D, T]``."""
+        return self.project_out(vectors).transpose(1, 2)
+
     def decode(self, codes):
         """codes ``[B, T]`` -> ``[B, D, T]``."""
-        return self.project_out(self._codebook.decode(codes)).transpose(1, 2)
+        return self.project_vectors(self._codebook.decode(codes))
 
     def forward(self, x):
         """Quantize ``[B, D, T]``; returns ``(quantized [B, D, T], codes [B, T], loss)``.
@@ -256,7 +286,7 @@ class VectorQuantization(nn.Module):
             quantized = projected + (quantized - projected).detach()
             if self.commitment_weight > 0:
                 loss = F.mse_loss(projected, quantized.detach()) * self.commitment_weight
-        return self.project_out(quantized).transpose(1, 2), codes, loss
+        return self.project_vectors(quantized), codes, loss
 
 
 @dataclass
@@ -343,11 +373,73 @@ class ResidualVectorQuantizer(nn.Module):
     def layers(self):
         return self.vq.layers
 
-    def _check_n_q(self, n_q):
-        n_q = self.n_q if n_q is None else int(n_q)
-        if not 1 <= n_q <= self.n_q:
-            raise ValueError(f"n_q must be between 1 and {self.n_q}; got {n_q}.")
-        return n_q
+    def check_n_q(self, n_q):
+        """Validate a number of codebooks; returns ``n_q`` as an int (all when None)."""
+        if n_q is None:
+            return self.n_q
+        try:
+            if isinstance(n_q, bool):
+                raise TypeError
+            n_q_int = operator.index(n_q)
+        except TypeError:
+            raise TypeError(
+                f"n_q must be an integer in [1, {self.n_q}] or None (all codebooks); got "
+                f"{n_q!r} of type {type(n_q).__name__}."
+            ) from None
+        if not 1 <= n_q_int <= self.n_q:
+            raise ValueError(
+                f"n_q must be an integer in [1, {self.n_q}] (this quantizer's codebooks) or "
+                f"None for all of them; got {n_q_int}."
+            )
+        return n_q_int
+
+    # mne_biocodec/codec/streaming.py still calls the private name; drop this alias once
+    # it calls check_n_q.
+    _check_n_q = check_n_q
+
+    def _check_latent(self, x):
+        if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[1] != self.dimension:
+            shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(
+                f"x must be latents [batch, {self.dimension}, n_frames] (the encoder's "
+                f"output); got {shape}. Encode signals with the codec's encoder first."
+            )
+
+    def codebook_vectors(self, n_q=None):
+        """Code vectors of the first ``n_q`` codebooks, in the codebook space.
+
+        Parameters
+        ----------
+        n_q : int | None
+            Codebooks to return (all when None).
+
+        Returns
+        -------
+        vectors : Tensor, shape [n_q, bins, codebook_dim]
+            A detached copy of the codebooks' ``embed`` buffers, on their device; row ``k``
+            of codebook ``q`` is the vector that code ``k`` of that codebook stands for.
+        """
+        n_q = self.check_n_q(n_q)
+        return torch.stack([layer.codebook_vectors() for layer in self.layers[:n_q]])
+
+    def _quantize_residuals(self, x, n_q, step):
+        """The residual loop shared by every way of quantizing.
+
+        ``step(layer, residual)`` returns ``(output, dequantized, codes, loss)``: what is
+        summed over the layers, the layer's quantized latent ``[B, D, T]`` that the next
+        residual subtracts, the codes ``[B, T]`` and the layer's loss (None for none).
+        """
+        self._check_latent(x)
+        residual = x
+        summed, all_codes, penalty = None, [], x.new_zeros(())
+        for layer in self.layers[:n_q]:
+            output, dequantized, codes, loss = step(layer, residual)
+            residual = residual - dequantized.detach()
+            summed = output if summed is None else summed + output
+            all_codes.append(codes)
+            if loss is not None:
+                penalty = penalty + loss
+        return QuantizedResult(summed, torch.stack(all_codes, dim=1), penalty)
 
     def forward(self, x, n_q=None):
         """Quantize latents ``[B, D, T]``.
@@ -363,31 +455,44 @@ class ResidualVectorQuantizer(nn.Module):
         -------
         result : QuantizedResult
         """
-        n_q = self._check_n_q(n_q)
+        n_q = self.check_n_q(n_q)
         if self.training and self.quantizer_dropout > 0:
             if torch.rand(()) < self.quantizer_dropout:
                 n_q = int(torch.randint(1, n_q + 1, ()))
-        quantized_out = torch.zeros_like(x)
-        residual = x
-        all_codes, penalty = [], x.new_zeros(())
-        for layer in self.layers[:n_q]:
-            quantized, codes, loss = layer(residual)
-            residual = residual - quantized.detach()
-            quantized_out = quantized_out + quantized
-            all_codes.append(codes)
-            penalty = penalty + loss
-        return QuantizedResult(quantized_out, torch.stack(all_codes, dim=1), penalty)
+        return self._quantize_residuals(x, n_q, _layer_forward)
 
     def encode(self, x, n_q=None):
-        """Codes of latents ``[B, D, T]`` -> ``[B, n_q, T]`` (int64)."""
-        n_q = self._check_n_q(n_q)
-        residual = x
-        all_codes = []
-        for layer in self.layers[:n_q]:
-            codes = layer.encode(residual)
-            residual = residual - layer.decode(codes)
-            all_codes.append(codes)
-        return torch.stack(all_codes, dim=1)
+        """Codes of latents ``[B, D, T]`` -> ``[B, n_q, T]`` (int64).
+
+        The codebooks are left untouched, in training mode too.
+        """
+        return self._quantize_residuals(x, self.check_n_q(n_q), _layer_lookup).codes
+
+    def quantize_straight_through(self, x, n_q=None):
+        """Quantize with straight-through gradients and fixed codebooks, in codebook space.
+
+        Each layer picks its code as :meth:`encode` does (the codes are identical), in any
+        mode and without updating the codebooks. The code vectors are summed over the layers
+        in the codebook space (before ``project_out``), as the token embeddings of a
+        downstream head are. The gradient of the sum reaches ``x`` and every layer's
+        ``project_in``, as if each layer's code vector were its projected residual.
+
+        Parameters
+        ----------
+        x : Tensor, shape [B, D, T]
+            Encoder output.
+        n_q : int | None
+            Codebooks to use (all when None).
+
+        Returns
+        -------
+        vectors : Tensor, shape [B, T, codebook_dim]
+            Sum of the code vectors of the first ``n_q`` codebooks (straight-through).
+        codes : Tensor of int64, shape [B, n_q, T]
+            The codes picked, codebook 0 first.
+        """
+        result = self._quantize_residuals(x, self.check_n_q(n_q), _layer_straight_through)
+        return result.quantized, result.codes
 
     def decode(self, codes):
         """Latents from codes ``[B, K, T]`` (``K <= n_q``) -> ``[B, D, T]``."""
@@ -401,3 +506,22 @@ class ResidualVectorQuantizer(nn.Module):
             quantized = self.layers[k].decode(codes[:, k])
             out = quantized if out is None else out + quantized
         return out
+
+
+def _layer_forward(layer, residual):
+    # The module call: in training mode it updates the codebook and the output is
+    # straight-through; the next residual subtracts that same (detached) output.
+    quantized, codes, loss = layer(residual)
+    return quantized, quantized, codes, loss
+
+
+def _layer_lookup(layer, residual):
+    _, codes, vectors = layer.lookup(residual)
+    dequantized = layer.project_vectors(vectors)
+    return dequantized, dequantized, codes, None
+
+
+def _layer_straight_through(layer, residual):
+    projected, codes, vectors = layer.lookup(residual)
+    straight = projected + (vectors - projected).detach()
+    return straight, layer.project_vectors(vectors), codes, None

@@ -373,8 +373,7 @@ class BioCodecClassifier(NeuralNetClassifier):
             )
         codec = self.tokenizer_.codec_
         n_q = self.tokenizer_.n_q_
-        codebooks = torch.stack([layer._codebook.embed.detach().cpu()
-                                 for layer in codec.quantizer.layers[:n_q]])
+        codebooks = codec.codebook_vectors(n_q).cpu()
         self.module_data_kwargs_ = {
             "n_chans": n_chans, "n_outputs": len(self.label_encoder_.classes_),
             "n_q": n_q, "codebook_size": codec.codebook_size,

@@ -125,9 +125,10 @@ class FineTunedCodecHead(nn.Module):
 
     The input is normalised signals ``[B, C, n_times]`` at the codec rate. Every channel goes
     through the codec encoder; each RVQ layer picks its code as in inference, and the summed
-    code vectors reach the head with straight-through gradients, so the encoder and the
-    quantizer projections learn from the classification loss. The codebooks themselves (EMA
-    buffers) stay fixed: the codec is kept in eval mode.
+    code vectors reach the head with straight-through gradients
+    (:meth:`~mne_biocodec.codec.ResidualVectorQuantizer.quantize_straight_through`), so the
+    encoder and the quantizer projections learn from the classification loss. The codebooks
+    themselves (EMA buffers) stay fixed, and the codec's layers are kept in eval mode.
 
     Parameters
     ----------
@@ -152,14 +153,7 @@ class FineTunedCodecHead(nn.Module):
 
     def forward(self, x, log_scale=None):
         batch, n_chans, n_times = x.shape
-        residual = self.encoder(x.reshape(batch * n_chans, 1, n_times))
-        summed = None
-        for layer in self.quantizer.layers[: self.head.n_q]:
-            projected = layer.project_in(residual.transpose(1, 2))
-            codes = layer._codebook.quantize(projected.reshape(-1, projected.shape[-1]))
-            vectors = layer._codebook.dequantize(codes).view_as(projected)
-            straight = projected + (vectors - projected).detach()
-            residual = residual - layer.project_out(vectors).transpose(1, 2).detach()
-            summed = straight if summed is None else summed + straight
+        latent = self.encoder(x.reshape(batch * n_chans, 1, n_times))
+        summed, _ = self.quantizer.quantize_straight_through(latent, n_q=self.head.n_q)
         n_frames = summed.shape[1]
         return self.head.classify(summed.reshape(batch, n_chans, n_frames, -1), log_scale)
