@@ -40,9 +40,9 @@ os.environ.setdefault("MNE_DATA", os.path.join("..", "..", "shared", "data"))
 # Training and held-out segments
 # ------------------------------
 # :func:`~mne_biocodec.datasets.make_codec_segments` applies the codec's preprocessing to
-# a recording (resample to the codec rate, 1 kHz here; robust scaling per channel) and cuts
-# single-channel segments ``(n_segments, 1, n_times)``: 0.5 s for training, 1 s for the
-# held-out evaluation.
+# a recording (resample to the codec rate, 1 kHz here, with the resampler encoding uses;
+# robust scaling per channel) and cuts single-channel segments ``(n_segments, 1,
+# n_times)``: 0.5 s for training, 1 s for the held-out evaluation.
 codec_sfreq = 1000.0
 train, heldout = [], []
 for record in PHYSIONET_EMG_RECORDS:
@@ -79,11 +79,11 @@ print(f"shipped codec on held-out needle EMG: r {r_before:.3f}, SI-SDR {sdr_befo
 # ``codec.safetensors``. On a GPU the same call uses it.
 workdir = Path(tempfile.mkdtemp(prefix="biocodec-finetune-"))
 start = time.perf_counter()
-net = pretrain_codec(train, heldout, workdir, init="biocodec-emg", max_epochs=3,
-                     steps_per_epoch=20, batch_size=16, lr=1e-3, warmup_steps=5,
-                     progress=False, seed=0)
+result = pretrain_codec(train, heldout, workdir, init="biocodec-emg", max_epochs=3,
+                        steps_per_epoch=20, batch_size=16, lr=1e-3, warmup_steps=5,
+                        progress=False, seed=0)
 print(f"fine-tuning took {time.perf_counter() - start:.0f} s")
-for epoch in net.history:
+for epoch in result.history:
     print(f"epoch {epoch['epoch']}: train loss {epoch['train_loss']:.3f}, "
           f"held-out r {epoch['valid_r']:.3f}, SI-SDR {epoch['valid_si_sdr']:.1f} dB")
 print(sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*") if p.is_file()))

@@ -8,21 +8,33 @@ import pytest
 from mne_biocodec import datasets as D
 
 
-def test_codec_segments_match_parity_fixture(data_root):
+def test_codec_segments_take_the_inference_path(data_root):
+    """Training segments are what encoding feeds the codec (polyphase resampling), and close
+    to the parity fixture's, which were made with MNE's FFT resampling."""
+    from mne_biocodec import load_codec
+    from mne_biocodec.tokens import prepare_signals
+
+    raw = D.load_eegmmidb_raw(1, [14], path=data_root, standardize=False)
+    segments, rows = D.make_codec_segments(raw, picks="eeg", return_meta=True)
+    n_seg = 25  # 125 s at 250 Hz in 5-s segments
+    assert segments.shape == (64 * n_seg, 1, 1250) and segments.dtype == np.float32
+    encoded, _, _ = prepare_signals(raw.get_data(picks="eeg")[np.newaxis], raw.info["sfreq"],
+                                    load_codec("biocodec-eeg", device="cpu"))
+    np.testing.assert_allclose(segments.reshape(64, -1), encoded[0], atol=1e-6, rtol=0)
+
     fixture = data_root.parent / "reference" / "biocodec_parity"
     if not (fixture / "input.npy").is_file():
         pytest.skip(f"parity fixture not found in {fixture}")
     expected = np.load(fixture / "input.npy")
     meta = json.loads((fixture / "input_meta.json").read_text())
-    raw = D.load_eegmmidb_raw(1, [14], path=data_root, standardize=False)
-    segments, rows = D.make_codec_segments(raw, picks="eeg", return_meta=True)
-    n_seg = 25  # 125 s at 250 Hz in 5-s segments
-    assert segments.shape == (64 * n_seg, 1, 1250) and segments.dtype == np.float32
     for seg in meta["segments"]:
         row = seg["channel_index"] * n_seg + seg["segment_index"]
         assert rows["ch_name"][row] == seg["channel"]
         assert rows["segment_index"][row] == seg["segment_index"]
-        np.testing.assert_allclose(segments[row], expected[seg["row"]], atol=1e-5, rtol=0)
+        ours, theirs = segments[row, 0], expected[seg["row"], 0]
+        # measured: r >= 0.9993, RMS difference 0.4-3.7 % of the fixture segment's
+        assert np.corrcoef(ours, theirs)[0, 1] > 0.999
+        assert np.sqrt(np.mean((ours - theirs) ** 2)) < 0.05 * theirs.std()
 
 
 def test_codec_segments_picks_and_tail(data_root):

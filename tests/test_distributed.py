@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 from mne_biocodec import load_codec
 from mne_biocodec.cli import main
 from mne_biocodec.datasets import load_eegmmidb_raw, make_codec_segments
-from mne_biocodec.training.distributed import ShardedBatches, pretrain_codec_distributed
+from mne_biocodec.training import pretrain_codec
+from mne_biocodec.training.distributed import ShardedBatches
 
 # A tiny codec (same architecture, fewer filters, no LSTM, 2 x 32 codes) keeps each process
 # fast; 32 codes for 4 x 21 frames per process make dead codes, so their replacement is
@@ -22,17 +23,18 @@ TINY = dict(n_filters=4, dimension=16, lstm=0, n_residual_layers=1, bins=32, cod
 TRAINING = dict(config=TINY, max_epochs=1, steps_per_epoch=3, batch_size=8, lr=2e-3,
                 warmup_steps=1, seed=0, n_threads=1, progress=False)
 
-# Run by torchrun in each process: train, then save this rank's codec state.
+# Run by torchrun in each process: train (the call joins and leaves the process group by
+# itself), then save this rank's codec state.
 WORKER = """
-import json, sys
+import json, os, sys
 import numpy as np, torch.distributed as dist
 from safetensors.torch import save_file
-from mne_biocodec.training.distributed import pretrain_codec_distributed
+from mne_biocodec.training import pretrain_codec
 kwargs = json.loads(sys.argv[1]); data = np.load(sys.argv[2]); out = sys.argv[3]
-codec, _ = pretrain_codec_distributed(data["train"], data["valid"], out, **kwargs)
-save_file({k: v.contiguous() for k, v in codec.state_dict().items()},
-          f"{out}/rank{dist.get_rank()}.safetensors")
-dist.destroy_process_group()
+result = pretrain_codec(data["train"], data["valid"], out, **kwargs)
+assert not dist.is_initialized() and result.history[-1, "train_steps"] == 3
+save_file({k: v.contiguous() for k, v in result.codec.state_dict().items()},
+          f"{out}/rank{os.environ['RANK']}.safetensors")
 """
 
 
@@ -60,7 +62,8 @@ def test_two_gloo_processes_match_one_process(segments, tmp_path):
         capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
 
-    codec, history = pretrain_codec_distributed(train, valid, tmp_path / "single", **TRAINING)
+    single_run = pretrain_codec(train, valid, tmp_path / "single", **TRAINING)
+    codec, history = single_run.codec, single_run.history
     single = [b["train_loss"] for b in history[-1, "batches"]]
     ddp_history = json.loads((tmp_path / "ddp" / "history.json").read_text())
     print("1 process", single, "\n2 processes", _batch_losses(ddp_history))
@@ -102,7 +105,8 @@ def test_sharded_batches_split_the_global_batch():
 
 
 def test_cli_pretrain_distributed_resumes(segments, tmp_path, capsys):
-    """``mne-biocodec pretrain --distributed`` outside torchrun trains in one process."""
+    """``mne-biocodec pretrain`` outside torchrun trains in one process (``--distributed``
+    is accepted and changes nothing)."""
     train, valid = segments
     out = tmp_path / "run"
     out.mkdir()

@@ -15,14 +15,12 @@ from mne_biocodec.training import pretrain_codec
 from mne_biocodec.training.checkpoint import (MANIFEST_NAME, checkpoint_folders,
                                               latest_checkpoint, resume_point,
                                               verify_checkpoint)
-from mne_biocodec.training.distributed import pretrain_codec_distributed
 
 # A tiny codec and 4 epochs of 2 steps: a whole run takes seconds, a resumed epoch less.
 TINY = dict(n_filters=4, dimension=16, lstm=0, n_residual_layers=1, bins=32, codebook_dim=4,
             n_q=2, kmeans_iters=5)
 TRAINING = dict(config=TINY, max_epochs=4, steps_per_epoch=2, batch_size=8, lr=2e-3,
                 warmup_steps=1, seed=0, n_threads=1, progress=False)
-TRAINERS = {"skorch": pretrain_codec, "ddp": pretrain_codec_distributed}
 
 
 @pytest.fixture(scope="module")
@@ -30,26 +28,26 @@ def segments():
     return np.random.default_rng(0).standard_normal((32, 1, 250)).astype(np.float32)
 
 
-@pytest.fixture(scope="module", params=sorted(TRAINERS))
-def finished(request, segments, tmp_path_factory):
-    """(trainer name, folder of an uninterrupted 4-epoch run): checkpoints 3 and 4 kept."""
-    out = tmp_path_factory.mktemp(request.param) / "run"
-    TRAINERS[request.param](segments, None, out, **TRAINING)
+@pytest.fixture(scope="module")
+def finished(segments, tmp_path_factory):
+    """Folder of an uninterrupted 4-epoch run: checkpoints 3 and 4 kept."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    pretrain_codec(segments, None, out, **TRAINING)
     assert [p.name for p in checkpoint_folders(out / "checkpoints")] == [
         "epoch-0003", "epoch-0004"]
-    return request.param, out
+    return out
 
 
 @pytest.fixture
 def run(finished, segments, tmp_path):
     """A copy of the finished run to damage, and a function that resumes it."""
-    name, reference = finished
+    reference = finished
     out = tmp_path / "run"
     shutil.copytree(reference, out)
 
     def resume(train=None, **kwargs):
         data = segments[:16] if train == "fewer" else segments
-        return TRAINERS[name](data, None, out, **dict(TRAINING, **kwargs))
+        return pretrain_codec(data, None, out, **dict(TRAINING, **kwargs))
 
     return out, reference, resume
 
@@ -187,7 +185,7 @@ def test_interrupted_first_checkpoint_starts_afresh(segments, tmp_path):
     (checkpoints / ".epoch-0001.partial").mkdir(parents=True)
     (checkpoints / ".epoch-0001.partial" / "module.safetensors").write_bytes(b"")
     assert resume_point(checkpoints).folder is None and latest_checkpoint(checkpoints) is None
-    pretrain_codec_distributed(segments, None, tmp_path / "run", **dict(TRAINING, max_epochs=1))
+    pretrain_codec(segments, None, tmp_path / "run", **dict(TRAINING, max_epochs=1))
     assert sorted(p.name for p in checkpoints.iterdir()) == ["LATEST", "epoch-0001"]
 
 

@@ -25,15 +25,13 @@ from typing import NamedTuple
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
-from skorch.callbacks import Callback
 from skorch.history import History
 
 from ..codec import atomic_write, file_sha256
 
-__all__ = ["ResumableCheckpoint", "ResumePoint", "save_optimizer_state",
-           "load_optimizer_state", "latest_checkpoint", "resume_point", "verify_checkpoint",
-           "checkpoint_folders", "write_checkpoint", "read_checkpoint", "MANIFEST_NAME",
-           "CHECKPOINT_FORMAT", "RUN_IDENTITY"]
+__all__ = ["ResumePoint", "save_optimizer_state", "load_optimizer_state", "latest_checkpoint",
+           "resume_point", "verify_checkpoint", "checkpoint_folders", "write_checkpoint",
+           "read_checkpoint", "MANIFEST_NAME", "CHECKPOINT_FORMAT", "RUN_IDENTITY"]
 
 #: File of a checkpoint folder listing its other files with their sizes and SHA-256.
 MANIFEST_NAME = "manifest.json"
@@ -452,62 +450,3 @@ def read_checkpoint(folder, module, optimizer, device="cpu"):
         raise ValueError(f"{path} must hold a JSON list of epochs; got "
                          f"{type(history).__name__}.")
     return History(history)
-
-
-class ResumableCheckpoint(Callback):
-    """Save the module, optimizer and history at epoch ends; resume from them at fit start.
-
-    Parameters
-    ----------
-    dirname : path-like
-        Folder of the checkpoints (``epoch-0001/``, ..., and the ``LATEST`` pointer).
-    every : int, default=1
-        Save every ``every`` epochs (and always after the last one).
-    keep : int, default=2
-        Complete checkpoints kept on disk.
-    resume : bool | path-like, default=True
-        True: load the newest intact checkpoint (if any) when training begins (see
-        :func:`resume_point`); a folder: load that checkpoint; False: start afresh, which
-        is refused when ``dirname`` holds checkpoints.
-    run_info : dict | None
-        Settings of the run, stored with every checkpoint; resuming a checkpoint of another
-        run (see :func:`resume_point`) is refused.
-
-    Notes
-    -----
-    The module must provide ``state_dict``; its weights go to ``module.safetensors`` and, for
-    a :class:`~mne_biocodec.codec.BioCodec`, the codec config to ``module.json`` via
-    :func:`~mne_biocodec.codec.save_codec`, so any checkpoint loads with
-    :func:`~mne_biocodec.load_codec`.
-    """
-
-    def __init__(self, dirname, every=1, keep=2, resume=True, run_info=None):
-        self.dirname = dirname
-        self.every = every
-        self.keep = keep
-        self.resume = resume
-        self.run_info = run_info
-
-    def on_train_begin(self, net, **kwargs):
-        self.loaded_from_ = None
-        if len(net.history):
-            return
-        if isinstance(self.resume, (str, os.PathLike)):
-            folder = Path(self.resume)
-        else:
-            folder = resume_point(self.dirname, bool(self.resume), self.run_info).folder
-        if folder is None:
-            return
-        net.history = read_checkpoint(folder, net.module_, net.optimizer_, net.device)
-        self.loaded_from_ = folder
-
-    def on_epoch_end(self, net, **kwargs):
-        epoch = len(net.history)
-        if epoch % self.every and epoch != net.max_epochs:
-            return
-        self.save(net)
-
-    def save(self, net):
-        """Write a checkpoint of ``net`` now and publish it."""
-        write_checkpoint(self.dirname, f"epoch-{len(net.history):04d}", net.module_,
-                         net.optimizer_, net.history, keep=self.keep, run_info=self.run_info)

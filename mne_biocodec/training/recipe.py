@@ -19,9 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .settings import RECIPE_DATA_KEYS, TrainingRecipe, read_json_object
+
 __all__ = ["build_segments", "load_recipe", "train_from_recipe", "REQUIRED_RECIPE_KEYS"]
 
-#: Keys every recipe must define (``codec_config`` and ``n_threads`` are optional).
+#: Keys every recipe must define (``codec_config``, ``notes``, ``checkpoint_every`` and
+#: ``n_threads`` are optional): a recipe fixes every setting that shapes the training.
 REQUIRED_RECIPE_KEYS = ("name", "modality", "segment_seconds", "valid_segments",
                         "batch_size", "lr", "time_weight", "freq_weight", "warmup_steps",
                         "final_lr_ratio", "steps_per_epoch", "max_epochs", "seed")
@@ -55,23 +58,24 @@ def build_segments(split, modality, segment_seconds, sfreq):
 def load_recipe(path):
     """Read and check a recipe JSON file.
 
+    A recipe holds the data keys (:data:`~mne_biocodec.training.settings.RECIPE_DATA_KEYS`:
+    ``name``, ``modality``, ``codec_config``, ``segment_seconds``, ``valid_segments`` and
+    free-text ``notes``) and the fields of :class:`~mne_biocodec.training.TrainingRecipe`.
+
+    Returns
+    -------
+    recipe : dict
+        The recipe as read (its training keys are checked by ``TrainingRecipe``).
+
     Raises
     ------
     FileNotFoundError
         If the file does not exist.
     ValueError
-        If it is not JSON or lacks required keys.
+        If it is not a JSON object, lacks required keys, has unknown keys, or a value is
+        out of range.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Recipe {str(path)!r} does not exist.")
-    try:
-        recipe = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"Recipe {path} is not valid JSON: {err}.") from None
-    if not isinstance(recipe, dict):
-        raise ValueError(f"Recipe {path} must hold a JSON object; got "
-                         f"{type(recipe).__name__}.")
+    recipe = read_json_object(path)
     missing = [k for k in REQUIRED_RECIPE_KEYS if k not in recipe]
     if missing:
         raise ValueError(f"Recipe {path} lacks the keys {missing}; see "
@@ -79,6 +83,20 @@ def load_recipe(path):
     if recipe["modality"] not in ("eeg", "emg"):
         raise ValueError(f"Recipe modality must be 'eeg' or 'emg'; got "
                          f"{recipe['modality']!r}.")
+    seconds = recipe["segment_seconds"]
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not seconds > 0:
+        raise ValueError(f"Recipe segment_seconds must be a positive number; got "
+                         f"{seconds!r}.")
+    n_valid = recipe["valid_segments"]
+    if isinstance(n_valid, bool) or not isinstance(n_valid, int) or n_valid < 0:
+        raise ValueError(f"Recipe valid_segments must be an integer >= 0; got {n_valid!r}.")
+    if not isinstance(recipe.get("codec_config", {}), dict):
+        raise ValueError(f"Recipe codec_config must be a JSON object of codec settings; got "
+                         f"{type(recipe['codec_config']).__name__}.")
+    try:
+        TrainingRecipe.from_dict(recipe, ignore=RECIPE_DATA_KEYS)
+    except ValueError as err:
+        raise ValueError(f"Recipe {path}: {err}") from None
     return recipe
 
 
@@ -117,23 +135,26 @@ def _prepare_data(recipe, out, sfreq):
     return train, valid, meta
 
 
-def train_from_recipe(recipe_path, out=None, max_epochs=None, distributed=False):
+def train_from_recipe(recipe_path, out=None, max_epochs=None, distributed=None):
     """Train (or resume) the codec a recipe describes.
+
+    Builds (or reads from ``out``) the recipe's segments and calls
+    :func:`~mne_biocodec.training.pretrain_codec` with the recipe's training settings.
+    Launched by ``torchrun`` it trains data-parallel; rank 0 then builds the segment cache
+    while the others wait, and the recipe's ``batch_size`` is the global batch.
 
     Parameters
     ----------
     recipe_path : path-like
-        The recipe JSON (see ``recipes/biocodec-eeg.json``).
+        The recipe JSON (see ``recipes/biocodec-eeg.json`` and :func:`load_recipe`).
     out : path-like | None
         Output folder (``runs/<recipe name>`` when None); receives the segment cache,
         checkpoints, the codec and ``curve.json``.
     max_epochs : int | None
         Overrides the recipe's ``max_epochs``.
-    distributed : bool, default=False
-        Train data-parallel over the processes of a ``torchrun`` launch
-        (:func:`~mne_biocodec.training.distributed.pretrain_codec_distributed`; the
-        recipe's ``batch_size`` is then the global batch). Rank 0 builds the segment cache
-        while the others wait.
+    distributed : bool | None
+        Accepted for compatibility and ignored: the run is data-parallel exactly when
+        ``torchrun`` launched it.
 
     Returns
     -------
@@ -147,64 +168,48 @@ def train_from_recipe(recipe_path, out=None, max_epochs=None, distributed=False)
         (see :func:`~mne_biocodec.training.pretrain_codec`).
     """
     recipe = load_recipe(recipe_path)
+    if max_epochs:
+        recipe["max_epochs"] = max_epochs
+    training = TrainingRecipe.from_dict(recipe, ignore=RECIPE_DATA_KEYS)
     root = _default_data_root()
     if root is not None:
         os.environ.setdefault("MNE_DATA", str(root))
     import mne
     import torch
+    import torch.distributed as dist
 
     from ..codec import EEG_CONFIG, EMG_CONFIG
     from ..codec.io import atomic_write
+    from .distributed import process_group
     from .pretrain import pretrain_codec
 
     mne.set_log_level("error")
-    if max_epochs:
-        recipe["max_epochs"] = max_epochs
     out = Path(out or f"runs/{recipe['name']}")
     out.mkdir(parents=True, exist_ok=True)
     base = EMG_CONFIG if recipe["modality"] == "emg" else EEG_CONFIG
     config = dict(base, **recipe.get("codec_config", {}))
     sfreq = config["sample_rate"]
-    torch.set_num_threads(recipe.get("n_threads", 2))
+    torch.set_num_threads(training.n_threads or 2)
 
-    rank, joined = 0, False
-    if distributed:
-        import torch.distributed as dist
-
-        from .distributed import init_distributed
-
-        already = dist.is_initialized()
-        rank, world_size, _ = init_distributed()
-        joined = dist.is_initialized() and not already  # leave the group we joined
-        if rank == 0:
-            _prepare_data(recipe, out, sfreq)  # the others read the cache it writes
+    with process_group() as (rank, world_size, _):
         if world_size > 1:
+            if rank == 0:
+                _prepare_data(recipe, out, sfreq)  # the others read the cache it writes
             dist.barrier()
-    train, valid, meta = _prepare_data(recipe, out, sfreq)
-    if rank == 0:
-        print(f"{len(train)} training segments ({meta['train_channel_hours']:.1f} "
-              f"channel-hours), {len(valid)} held-out validation segments", flush=True)
-    t0 = time.time()
-    if distributed:
-        from .distributed import pretrain_codec_distributed
-    fit = pretrain_codec_distributed if distributed else pretrain_codec
-    fit(
-        train, valid, out, config=config, max_epochs=recipe["max_epochs"],
-        steps_per_epoch=recipe["steps_per_epoch"], batch_size=recipe["batch_size"],
-        lr=recipe["lr"], time_weight=recipe["time_weight"],
-        freq_weight=recipe["freq_weight"], warmup_steps=recipe["warmup_steps"],
-        final_lr_ratio=recipe["final_lr_ratio"], seed=recipe["seed"],
-        n_threads=recipe.get("n_threads"),
-        extra_metadata={"recipe": recipe, "train_recordings": meta["train_recordings"],
-                        "train_channel_hours": meta["train_channel_hours"]})
-    if joined:
-        dist.destroy_process_group()
+        train, valid, meta = _prepare_data(recipe, out, sfreq)
+        if rank == 0:
+            print(f"{len(train)} training segments ({meta['train_channel_hours']:.1f} "
+                  f"channel-hours), {len(valid)} held-out validation segments", flush=True)
+        t0 = time.time()
+        result = pretrain_codec(
+            train, valid, out, recipe=training, config=config,
+            extra_metadata={"recipe": recipe, "train_recordings": meta["train_recordings"],
+                            "train_channel_hours": meta["train_channel_hours"]})
     if rank != 0:
         return out
-    history = json.loads((out / "history.json").read_text())
     curve = [{"epoch": i + 1, "steps": h.get("train_steps"), "train_loss": h["train_loss"],
               "valid_r": h.get("valid_r"), "valid_si_sdr": h.get("valid_si_sdr"),
-              "dur": h.get("dur")} for i, h in enumerate(history)]
+              "dur": h.get("dur")} for i, h in enumerate(result.history)]
     with atomic_write(out / "curve.json") as tmp:
         tmp.write_text(json.dumps(curve, indent=2))
     print(json.dumps(curve[-1]), f"{time.time() - t0:.0f} s", flush=True)
