@@ -13,9 +13,11 @@ Examples
     mne-biocodec benchmark --dataset PhysionetMI --subjects 1 2 --out results  # MOABB, offline
     mne-biocodec encode-corpus recordings/ -o tokens/     # a whole corpus, on Dask
 
-Errors the user can fix (missing or unreadable files, channel types the codec does not take,
-tokens decoded with another codec) print ``error: <message>`` and exit with status 2; set
-``MNE_BIOCODEC_DEBUG=1`` to see the traceback instead.
+Every error prints one ``error: <message>`` line on stderr, never a traceback: errors the
+user can fix (missing, unreadable or damaged files, channel types the codec does not take,
+tokens decoded with another codec, a full disk) exit with status 2, unexpected ones (bugs)
+print their type and exit with status 1. Set ``MNE_BIOCODEC_DEBUG=1`` to see the traceback
+instead. Warnings print as ``warning: <message>``.
 """
 
 import argparse
@@ -23,6 +25,7 @@ import os
 import platform
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from .codec.io import atomic_write
@@ -31,10 +34,16 @@ __all__ = ["main"]
 
 _DEFAULT_CODEC = "biocodec-eeg"
 _EXIT_USER_ERROR = 2
+_EXIT_UNEXPECTED = 1
 
 
 class CLIError(Exception):
     """An error the user caused and can fix; printed without a traceback."""
+
+
+# Errors whose message says what to fix: printed as they are. OSError covers missing and
+# unwritable files and a full disk.
+_USER_ERRORS = (CLIError, ValueError, OSError)
 
 
 # -- helpers --------------------------------------------------------------------------------
@@ -99,25 +108,24 @@ def _summary(tokens, metadata, path):
 
 # -- encode / decode ------------------------------------------------------------------------
 def _cmd_encode(args):
-    from .tokenfile import TOKEN_SUFFIX, encode_raw, read_tokens, write_tokens
+    from .tokenfile import TOKEN_SUFFIX, encode_to_file
 
     # Not preloaded: long recordings are then read chunk by chunk (--chunk-seconds).
     raw = _read_recording(args.recording, preload=False)
     codec, weights_file = _resolve_codec(args.codec, device=args.device)
     out = Path(args.output) if args.output else Path(Path(args.recording).name.split(".")[0]
                                                      + TOKEN_SUFFIX)
-    tokens = encode_raw(raw, codec, n_q=args.n_q, picks=args.picks, device=args.device,
-                        progress=_progress_enabled(), chunk_seconds=args.chunk_seconds)
-    types = raw.get_channel_types(picks=tokens.ch_names)
-    write_tokens(out, tokens, codec, tokens.ch_names, types,
-                 meas_date=raw.info["meas_date"],
-                 bads=[b for b in raw.info["bads"] if b in tokens.ch_names],
-                 codec_file=weights_file, codec_source=args.codec,
-                 extra={"recording": Path(args.recording).name})
+    tokens, metadata = encode_to_file(
+        raw, out, codec, n_q=args.n_q, picks=args.picks, device=args.device,
+        progress=_progress_enabled(), chunk_seconds=args.chunk_seconds,
+        codec_file=weights_file, codec_source=args.codec,
+        extra={"recording": Path(args.recording).name})
     dropped = len(raw.ch_names) - len(tokens.ch_names)
-    tokens, metadata = read_tokens(out)
+    n_annotations = len(metadata["annotations"]["onset"])
     print(f"encoded {Path(args.recording).name}: {_summary(tokens, metadata, out)}"
-          + (f"; {dropped} channels of other types left out" if dropped else ""))
+          + (f"; {n_annotations} annotations kept" if n_annotations else "")
+          + (f"; {dropped} channels {'not picked' if args.picks else 'of other types left out'}"
+             if dropped else ""))
     return 0
 
 
@@ -294,34 +302,47 @@ def _plot_channels(original, decoded, sfreq, ch_names, path, n_q, bits_per_sampl
     return Path(path)
 
 
+def _stage(text):
+    """One line per stage on stderr, flushed: shows what a long command is doing also when
+    its output goes to a file or a pipe, where there are no progress bars."""
+    print(f"[mne-biocodec] {text}", file=sys.stderr, flush=True)
+
+
 def _cmd_demo(args):
     import numpy as np
 
     from .codec.metrics import reconstruction_metrics
     from .data import sample_path
-    from .tokenfile import decode_to_raw, encode_raw, read_tokens, write_tokens
+    from .tokenfile import decode_to_raw, encode_to_file, read_tokens
 
     t0 = time.time()
+    if args.seconds is not None and not args.seconds > 0:
+        raise CLIError(f"--seconds must be positive; got {args.seconds}.")
+    out_dir = Path(args.out).absolute()
+    print(f"mne-biocodec demo: writing to {out_dir}")
     sample = sample_path()
+    _stage(f"reading {sample.name}")
     raw = _read_recording(sample)
     if args.seconds:
-        if args.seconds <= 0:
-            raise CLIError(f"--seconds must be positive; got {args.seconds}.")
         raw.crop(0, min(args.seconds, raw.times[-1]), include_tmax=False)
     codec, weights_file = _resolve_codec(args.codec, device=args.device)
-    out_dir = Path(args.out)
     stem = sample.stem
     token_path = out_dir / f"{stem}.bctok"
     progress = _progress_enabled()
+    modality = codec.config.get("modality", "eeg")
+    n_picked = sum(kind == modality for kind in raw.get_channel_types())
+    name = codec.config.get("name")
 
-    tokens = encode_raw(raw, codec, device=args.device, progress=progress)
-    write_tokens(token_path, tokens, codec, tokens.ch_names,
-                 raw.get_channel_types(picks=tokens.ch_names),
-                 meas_date=raw.info["meas_date"], codec_file=weights_file,
-                 codec_source=args.codec, extra={"recording": sample.name})
+    _stage(f"encoding {n_picked} {modality.upper()} channels with codec {name} and writing "
+           f"the token file {token_path}")
+    encode_to_file(raw, token_path, codec, device=args.device, progress=progress,
+                   codec_file=weights_file, codec_source=args.codec,
+                   extra={"recording": sample.name})
+    _stage(f"reading {token_path.name} back and decoding it")
     tokens, metadata = read_tokens(token_path)
     decoded = decode_to_raw(tokens, metadata, codec, progress=progress)
 
+    _stage("computing the fidelity metrics")
     original = raw.get_data(picks=tokens.ch_names) * 1e6
     rebuilt = decoded.get_data() * 1e6
     metrics = reconstruction_metrics(original, rebuilt)
@@ -329,16 +350,16 @@ def _cmd_demo(args):
     sfreq, seconds = raw.info["sfreq"], raw.n_times / raw.info["sfreq"]
     bits = n_q * (codec.codebook_size - 1).bit_length() * codec.frame_rate
     size = token_path.stat().st_size
-    plot_path = _plot_channels(original, rebuilt, sfreq, tokens.ch_names,
-                               out_dir / f"{stem}_decoded.png", n_q,
+    plot_file = out_dir / f"{stem}_decoded.png"
+    _stage(f"plotting original vs decoded to {plot_file}")
+    plot_path = _plot_channels(original, rebuilt, sfreq, tokens.ch_names, plot_file, n_q,
                                bits / codec.sample_rate,
-                               title=f"{sample.name}: original vs decoded by "
-                                     f"{codec.config.get('name')} ({bits:.0f} bit/s per "
-                                     "channel)")
+                               title=f"{sample.name}: original vs decoded by {name} "
+                                     f"({bits:.0f} bit/s per channel)")
 
     print(f"{sample.name} (eegmmidb subject 4, held out from codec training): {n_chans} "
-          f"EEG channels, {seconds:.1f} s at {sfreq:g} Hz")
-    name = codec.config.get("name")
+          f"EEG channels, {seconds:.1f} s at {sfreq:g} Hz, "
+          f"{len(decoded.annotations)} annotations (kept in the token file)")
     print(f"codec {name}{'' if args.codec == name else f' ({args.codec})'}: {n_q} codebooks x "
           f"{codec.codebook_size} codes at {codec.frame_rate:.2f} frames/s = {bits:.0f} bit/s "
           f"per channel (16-bit samples at {sfreq:g} Hz: {16 * sfreq:.0f} bit/s)")
@@ -348,11 +369,11 @@ def _cmd_demo(args):
                        ("prd", "PRD %"), ("nmse", "NMSE")):
         values = metrics[key]
         print(f"  {label:<12}{np.mean(values):>9.3f}{np.median(values):>9.3f}")
-    print(f"token file: {token_path} ({size:,} bytes, {n_chans * raw.n_times * 2 / size:.2f}x "
-          f"smaller than 16-bit raw, {n_chans * raw.n_times * 4 / size:.2f}x smaller than "
-          "float32)")
-    print(f"plot:       {plot_path}")
-    print(f"done in {time.time() - t0:.1f} s")
+    print(f"token file: {size:,} bytes, {n_chans * raw.n_times * 2 / size:.2f}x smaller than "
+          f"16-bit raw, {n_chans * raw.n_times * 4 / size:.2f}x smaller than float32")
+    print(f"done in {time.time() - t0:.1f} s; files written:")
+    print(f"  {token_path}  (token file; decode it with `mne-biocodec decode {token_path}`)")
+    print(f"  {plot_path}  (plot)")
     return 0
 
 
@@ -463,7 +484,8 @@ def _build_parser():
     demo.add_argument("--codec", default=_DEFAULT_CODEC,
                       help=f"codec name or path (default: {_DEFAULT_CODEC})")
     demo.add_argument("--out", default="biocodec-demo",
-                      help="output folder (default: ./biocodec-demo)")
+                      help="output folder for the token file and the plot (default: "
+                           "./biocodec-demo, ignored by git in a checkout)")
     demo.add_argument("--seconds", type=float, default=None,
                       help="use only the first SECONDS of the recording (default: all)")
     demo.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
@@ -545,6 +567,15 @@ def _build_parser():
     return parser
 
 
+def _debug():
+    return os.environ.get("MNE_BIOCODEC_DEBUG", "") not in ("", "0")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Warnings as one ``warning: ...`` line, like errors (no source line of the package)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def main(argv=None):
     """Run the ``mne-biocodec`` command line.
 
@@ -556,21 +587,40 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success. User errors exit with status 2 after printing ``error: <message>``.
+        0 on success (``encode-corpus``: 1 when some recordings failed). Errors exit after
+        printing one ``error: <message>`` line on stderr, never a traceback (unless
+        ``MNE_BIOCODEC_DEBUG=1``): status 2 for errors the user can fix (missing,
+        unreadable or damaged files, bad arguments, mismatched codecs, full disk),
+        1 for unexpected ones, 130 when interrupted.
     """
     args = _build_parser().parse_args(argv)
     try:
-        _configure_threads(args.threads)
-        return args.func(args)
-    except (CLIError, ValueError, FileNotFoundError, PermissionError,
-            IsADirectoryError, NotADirectoryError) as err:
-        if os.environ.get("MNE_BIOCODEC_DEBUG"):
-            raise
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(_EXIT_USER_ERROR)
+        with warnings.catch_warnings():
+            if not _debug():
+                warnings.showwarning = _show_warning
+            _configure_threads(args.threads)
+            return args.func(args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except _USER_ERRORS as err:
+        if _debug():
+            raise
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(_EXIT_USER_ERROR)
+    except MemoryError:
+        if _debug():
+            raise
+        print("error: out of memory. Process a shorter recording or fewer channels (--picks), "
+              "or use a machine with more memory.", file=sys.stderr)
+        sys.exit(_EXIT_USER_ERROR)
+    except Exception as err:  # anything else is a bug: one line, not a traceback
+        if _debug():
+            raise
+        print(f"error: {type(err).__name__}: {err}\n"
+              "This is unexpected: rerun with MNE_BIOCODEC_DEBUG=1 to see the traceback and "
+              "report it with the output of `mne-biocodec info`.", file=sys.stderr)
+        sys.exit(_EXIT_UNEXPECTED)
 
 
 if __name__ == "__main__":

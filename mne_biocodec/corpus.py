@@ -309,18 +309,16 @@ def _read_recording(recording):
 
 def _encode_recording(recording, store, codec_source, n_q, picks, device):
     """Worker task: read, encode and write one recording; return its manifest entry."""
-    from .tokenfile import encode_raw, write_tokens
+    from .tokenfile import encode_to_file
 
     codec, weights_file = _worker_codec(codec_source, device)
     t0, cpu0 = time.perf_counter(), time.process_time()
     raw = _read_recording(recording)
-    tokens = encode_raw(raw, codec, n_q=n_q, picks=picks, device=device)
-    write_tokens(Path(store) / recording.output, tokens, codec, tokens.ch_names,
-                 raw.get_channel_types(picks=tokens.ch_names),
-                 meas_date=raw.info["meas_date"],
-                 bads=[b for b in raw.info["bads"] if b in tokens.ch_names],
-                 codec_file=weights_file, codec_source=str(codec_source),
-                 extra={"recording": recording.source, "corpus_key": recording.key})
+    # The token file keeps the recording's annotations, montage and measurement info too.
+    tokens, _ = encode_to_file(
+        raw, Path(store) / recording.output, codec, n_q=n_q, picks=picks, device=device,
+        codec_file=weights_file, codec_source=str(codec_source),
+        extra={"recording": recording.source, "corpus_key": recording.key})
     duration = raw.n_times / raw.info["sfreq"]
     return {"n_channels": len(tokens.ch_names), "duration": duration,
             "sfreq": float(raw.info["sfreq"]), "n_frames": int(tokens.codes.shape[-1]),

@@ -1,6 +1,6 @@
 """Token files: one recording's codec tokens on disk, and the MNE ``Raw`` <-> tokens bridge.
 
-File format (``.bctok``, version 1)
+File format (``.bctok``, version 2)
 -----------------------------------
 A token file is a plain `safetensors <https://huggingface.co/docs/safetensors>`_ file (no
 pickles; any safetensors reader opens it). The recommended suffix is ``.bctok``;
@@ -22,14 +22,17 @@ scale      float64, (n_chans,)                    per-channel ``IQR + 1e-6`` the
 Header metadata (safetensors ``__metadata__``, string to string):
 
 - ``format``: ``"mne-biocodec-tokens"``;
-- ``format_version``: ``"1"``;
-- ``metadata``: a JSON object with
+- ``format_version``: ``"2"``;
+- ``metadata``: a JSON object (ASCII, keys sorted, no NaN) with
 
   - ``format``, ``format_version`` (int): as above;
   - ``mne_biocodec_version``: version of the writer;
-  - ``ch_names``, ``ch_types`` (lists of n_chans str), ``bads`` (list of str);
+  - ``ch_names``, ``ch_types`` (lists of n_chans str; types among MNE's channel types),
+    ``bads`` (list of str among ``ch_names``);
   - ``sfreq`` (float, Hz) and ``n_times`` (int): rate and length of the original recording;
-  - ``meas_date``: ISO 8601 measurement date with time zone, or null;
+  - ``first_samp`` (int): the recording's ``raw.first_samp`` (its first sample counted from
+    the start of the acquisition; annotation onsets depend on it);
+  - ``meas_date``: ISO 8601 measurement date in UTC, or null;
   - ``codec_sfreq`` (float, Hz), ``n_q`` (int, codebooks stored), ``n_frames`` (int);
   - ``units``: ``{"center": "uV", "scale": "uV"}``;
   - ``codec``: ``name``, ``modality``, ``sample_rate``, ``hop_length``, ``n_q`` (codebooks
@@ -39,16 +42,44 @@ Header metadata (safetensors ``__metadata__``, string to string):
     when known, else null; for shipped codecs it equals the registry's), ``source`` (the
     shipped name or path given when encoding, else null) and ``config`` (the full codec
     config);
+  - ``chs``: per channel ``unit``, ``unit_mul``, ``coil_type``, ``coord_frame`` (FIFF
+    integer codes) and ``loc`` (12 numbers, null for NaN), as in ``raw.info["chs"]``; or
+    null (MNE's defaults for the channel types);
+  - ``dig``: the digitisation points (``raw.info["dig"]``: montage, fiducials, head shape),
+    each ``kind``, ``ident``, ``coord_frame`` (FIFF codes) and ``r`` (3 numbers, metres);
+  - ``annotations``: ``onset``, ``duration`` (seconds), ``description``, ``ch_names``
+    (per annotation, the channels it applies to, empty for all) and ``orig_time`` (ISO
+    8601 or null), as ``raw.annotations`` holds them (onsets from ``orig_time``, or from
+    the start of the acquisition, i.e. sample 0 rather than ``first_samp``, without);
+  - ``info``: ``subject_info`` (birthday as an ISO date), ``experimenter``,
+    ``description``, ``proj_name``, ``proj_id``, ``line_freq``, ``highpass``, ``lowpass``,
+    ``custom_ref_applied`` and ``device_info`` of ``raw.info`` (null when unset);
   - ``extra``: free JSON object (the CLI stores the recording's file name there).
 
-A reader must reject a file whose ``format`` differs and a ``format_version`` it does not
-know. The signal is rebuilt as ``resample(decode(codes) * scale + center, codec_sfreq ->
-sfreq)[:n_times]`` in microvolts (see :func:`mne_biocodec.detokenize`).
+- ``sha256``: SHA-256 (hex) of the byte string ``b"mne-biocodec-tokens\\0"`` + the
+  ``metadata`` entry (UTF-8) followed, for each tensor in name order, by ``b"\\0"`` +
+  ``"<name>|<dtype>|<shape>|"`` (e.g. ``"codes|uint8|(64, 6, 209)|"``, dtype as numpy
+  names it, shape as a Python tuple) + the tensor's little-endian C-order bytes.
+
+A reader must reject a file whose ``format`` differs, a ``format_version`` it does not know,
+a ``sha256`` that does not match, and metadata that does not agree with the tensors
+(:func:`read_tokens` checks every field, see :func:`check_token_metadata`). Version-1 files
+(the same without ``sha256``, ``first_samp``, ``chs``, ``dig``, ``annotations`` and
+``info``) are still read, with a warning. The signal is rebuilt as
+``resample(decode(codes) * scale + center, codec_sfreq -> sfreq)[:n_times]`` in microvolts
+(see :func:`mne_biocodec.detokenize`); ``n_frames`` is therefore
+``ceil(n_codec / hop_length)`` with ``n_codec = ceil(n_times * codec_sfreq / sfreq)`` the
+length of the recording at the codec rate.
 """
 
 import hashlib
 import json
-from datetime import datetime, timezone
+import math
+import re
+import warnings
+from contextlib import nullcontext
+from datetime import date, datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -57,19 +88,50 @@ from ._version import __version__
 from .codec.io import atomic_write, file_sha256
 from .tokens import TokenSet, auto_batch_size, codes_dtype, detokenize, tokenize
 
-__all__ = ["write_tokens", "read_tokens", "encode_raw", "decode_to_raw", "codec_sha256",
-           "make_token_metadata", "FORMAT_NAME", "FORMAT_VERSION", "TOKEN_SUFFIX",
-           "STREAM_ABOVE_SECONDS"]
+__all__ = ["write_tokens", "read_tokens", "encode_raw", "encode_to_file", "decode_to_raw",
+           "codec_sha256", "make_token_metadata", "raw_metadata", "check_token_metadata",
+           "metadata_annotations", "FORMAT_NAME", "FORMAT_VERSION", "READ_VERSIONS",
+           "TOKEN_SUFFIX", "STREAM_ABOVE_SECONDS", "SFREQ_RANGE", "MAX_RATE_RATIO"]
 
 #: Value of the ``format`` header entry of every token file.
 FORMAT_NAME = "mne-biocodec-tokens"
-#: Version written by this module (and the highest one it reads).
-FORMAT_VERSION = 1
+#: Version written by this module.
+FORMAT_VERSION = 2
+#: Versions :func:`read_tokens` reads.
+READ_VERSIONS = (1, 2)
 #: Recommended suffix of token files.
 TOKEN_SUFFIX = ".bctok"
+#: Sampling rates (Hz) a token file may record, for the recording and for the codec.
+SFREQ_RANGE = (1e-2, 1e6)
+#: Largest ratio of the recording's rate to the codec's: it bounds how many samples a
+#: decoded file may hold per stored frame, so a small file cannot ask for a huge recording.
+MAX_RATE_RATIO = 1e4
 
-# Metadata keys a reader needs.
-_REQUIRED_METADATA = ("ch_names", "ch_types", "sfreq", "n_times", "codec_sfreq", "n_q", "codec")
+# Metadata keys a reader needs, per format version.
+_REQUIRED_V1 = ("format", "format_version", "ch_names", "ch_types", "sfreq", "n_times",
+                "codec_sfreq", "n_q", "codec")
+_REQUIRED = {1: _REQUIRED_V1,
+             2: _REQUIRED_V1 + ("bads", "meas_date", "n_frames", "first_samp", "chs", "dig",
+                                "annotations", "info", "extra")}
+_CODEC_KEYS = ("name", "modality", "sample_rate", "hop_length", "n_q", "codebook_size",
+               "weights_sha256", "file_sha256", "source", "config")
+_CHS_KEYS = ("unit", "unit_mul", "coil_type", "coord_frame", "loc")
+_DIG_KEYS = ("kind", "ident", "coord_frame", "r")
+_ANNOTATION_KEYS = ("onset", "duration", "description", "ch_names", "orig_time")
+_INFO_KEYS = ("subject_info", "experimenter", "description", "proj_name", "proj_id",
+              "line_freq", "highpass", "lowpass", "custom_ref_applied", "device_info")
+_SUBJECT_STRINGS = ("his_id", "last_name", "first_name", "middle_name")
+_SUBJECT_KEYS = ("id", "birthday", "sex", "hand", "weight", "height") + _SUBJECT_STRINGS
+_DEVICE_KEYS = ("type", "model", "serial", "site")
+_INT32 = (-2 ** 31, 2 ** 31 - 1)
+# n_times and first_samp stay exact in float64 (MNE's times) below this.
+_MAX_SAMPLES = 2 ** 53
+# Times (first sample, annotation onsets and durations) within about 31 years: MNE adds them
+# to dates, which overflow past year 9999.
+_MAX_SECONDS = 1e9
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_FILE_REMEDY = ("Re-encode the recording (`mne-biocodec encode`, "
+                "mne_biocodec.tokenfile.encode_to_file) or restore the file from a copy.")
 
 
 def codec_sha256(codec):
@@ -166,6 +228,7 @@ def _check_tokens_codec(codes, tokens_codec_sfreq, codec):
 
 
 def _meas_date_text(meas_date):
+    """ISO 8601 text in UTC (MNE's convention for ``meas_date``), or None."""
     if meas_date is None:
         return None
     if isinstance(meas_date, tuple):  # (seconds, microseconds), MNE's old convention
@@ -177,12 +240,539 @@ def _meas_date_text(meas_date):
         )
     if meas_date.tzinfo is None:
         meas_date = meas_date.replace(tzinfo=timezone.utc)
-    return meas_date.isoformat()
+    return meas_date.astimezone(timezone.utc).isoformat()
+
+
+def _short(value):
+    """``repr`` of a value read from a file, cut so that a hostile value cannot flood."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+class _Checker:
+    """Checks of metadata values: every error names the file (``where``) and the field."""
+
+    def __init__(self, where, remedy):
+        self.where = where
+        self.remedy = remedy
+
+    def fail(self, field, expected, value=None, *, got=None):
+        got = _short(value) if got is None else got
+        raise ValueError(f"{self.where}: {field} must be {expected}; got {got}. "
+                         f"{self.remedy}")
+
+    def integer(self, value, field, low, high):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.fail(field, f"an integer in [{low}, {high}]", value)
+        return value
+
+    def number(self, value, field, low=-math.inf, high=math.inf, *, optional=False):
+        if optional and value is None:
+            return None
+        if not (_is_number(value) and math.isfinite(value) and low <= value <= high):
+            self.fail(field, f"a finite number in [{low:g}, {high:g}]"
+                      + (" or null" if optional else ""), value)
+        return float(value)
+
+    def equal(self, value, field, expected, meaning):
+        if isinstance(value, bool) or value != expected:
+            self.fail(field, f"{expected!r} ({meaning})", value)
+        return value
+
+    def choice(self, value, field, allowed):
+        if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+            self.fail(field, f"one of {sorted(allowed)}", value)
+        return value
+
+    def string(self, value, field, *, optional=False):
+        if not (isinstance(value, str) or (optional and value is None)):
+            self.fail(field, "a string" + (" or null" if optional else ""), value)
+        return value
+
+    def array(self, value, field, n=None):
+        if not isinstance(value, list) or (n is not None and len(value) != n):
+            expected = "a list" if n is None else f"a list of {n} entries"
+            got = (f"{len(value)} entries" if isinstance(value, list)
+                   else type(value).__name__)
+            self.fail(field, expected, got=got)
+        return value
+
+    def strings(self, value, field, n=None, *, unique=False):
+        self.array(value, field, n)
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not item:
+                self.fail(f"{field}[{i}]", "a non-empty string", item)
+        if unique and len(set(value)) != len(value):
+            repeated = sorted({v for v in value if value.count(v) > 1})
+            self.fail(field, "unique names", got=f"{_short(repeated)} more than once")
+        return value
+
+    def mapping(self, value, field, required=(), allowed=None, *, optional=False):
+        if optional and value is None:
+            return None
+        if not isinstance(value, dict):
+            self.fail(field, "a JSON object" + (" or null" if optional else ""),
+                      got=type(value).__name__)
+        missing = [k for k in required if k not in value]
+        if missing:
+            self.fail(field, f"an object with the keys {list(required)}",
+                      got=f"one without {missing}")
+        if allowed is not None:
+            unknown = sorted(set(value) - set(allowed))
+            if unknown:
+                self.fail(field, f"an object with keys among {list(allowed)}",
+                          got=f"unknown keys {_short(unknown)}")
+        return value
+
+    def iso_datetime(self, value, field):
+        """A tz-aware ISO 8601 text as a UTC datetime in FIF's range, or None."""
+        if value is None:
+            return None
+        try:
+            parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
+        except ValueError:
+            parsed = None
+        if parsed is None or parsed.tzinfo is None:
+            self.fail(field, "null or an ISO 8601 date and time with a time zone", value)
+        parsed = parsed.astimezone(timezone.utc)
+        # FIF stores dates as 32-bit seconds since 1970: MNE cannot save others.
+        if not _INT32[0] <= parsed.timestamp() <= _INT32[1]:
+            self.fail(field, "a date between 1901-12-14 and 2038-01-19 (what FIF files "
+                             "hold)", value)
+        return parsed
+
+    def hex_digest(self, value, field):
+        if not (value is None or (isinstance(value, str) and _HEX64.fullmatch(value))):
+            self.fail(field, "null or 64 lowercase hex digits", value)
+        return value
+
+
+@lru_cache(maxsize=None)
+def _fiff_codes(*prefixes):
+    from mne.io.constants import FIFF
+
+    return frozenset(int(v) for k, v in FIFF.items() if k.startswith(prefixes))
+
+
+def _coord_frames():
+    return _fiff_codes("FIFFV_COORD_", "FIFFV_MNE_COORD_")
+
+
+@lru_cache(maxsize=None)
+def _known_channel_types():
+    import mne
+
+    return frozenset(mne.io.get_channel_type_constants())
+
+
+def _codec_length_range(n_times, sfreq, codec_sfreq):
+    """Lowest and highest length of ``n_times`` samples resampled to the codec rate.
+
+    The encoder's polyphase resampler gives ``ceil(n_times * codec_sfreq / sfreq)``, MNE's
+    (for rates with large ratio terms) may round instead; a relative margin of 1e-9 covers the
+    rounding of the float product.
+    """
+    exact = n_times * codec_sfreq / sfreq
+    return math.floor(exact * (1 - 1e-9)), math.ceil(exact * (1 + 1e-9))
+
+
+def check_token_metadata(metadata, codes, center, scale, *, where="token metadata",
+                         remedy=None):
+    """Check token-file metadata against its tensors, before anything is allocated from it.
+
+    Every field is checked for type, range and agreement with the tensors: channel names
+    and types (among MNE's), sampling rates in :data:`SFREQ_RANGE` and at most
+    :data:`MAX_RATE_RATIO` apart, ``n_times`` consistent with the number of frames, the
+    codec description, finite centres and positive finite scales, codes within the
+    codebook, dates, and, for version 2, channel locations, digitisation points,
+    annotations and the measurement information.
+
+    Parameters
+    ----------
+    metadata : dict
+        The metadata (see the module docstring).
+    codes : ndarray, shape (n_chans, n_q, n_frames)
+        Unsigned integer codes.
+    center, scale : ndarray, shape (n_chans,)
+        Per-channel centres and scales.
+    where : str, default="token metadata"
+        What errors name (the file when reading one).
+    remedy : str | None
+        How to fix the problem, appended to errors.
+
+    Returns
+    -------
+    version : int
+        The metadata's format version.
+
+    Raises
+    ------
+    ValueError
+        If a field is missing, of the wrong type, out of range or disagrees with the
+        tensors; the message names ``where`` and the field.
+    """
+    check = _Checker(where, remedy or "Build the metadata with make_token_metadata.")
+    if not isinstance(metadata, dict):
+        check.fail("the metadata", "a JSON object", got=type(metadata).__name__)
+    if metadata.get("format") != FORMAT_NAME:
+        check.fail("format", repr(FORMAT_NAME), metadata.get("format"))
+    version = check.choice(metadata.get("format_version"), "format_version",
+                           set(READ_VERSIONS))
+    missing = [k for k in _REQUIRED[version] if k not in metadata]
+    if missing:
+        check.fail("the metadata", f"an object with the keys {list(_REQUIRED[version])}",
+                   got=f"one without {missing}")
+    _check_arrays(check, codes, center, scale)
+    n_chans, n_q, n_frames = codes.shape
+    ch_names = check.strings(metadata["ch_names"], "ch_names", n_chans, unique=True)
+    types = _known_channel_types()
+    for i, kind in enumerate(check.strings(metadata["ch_types"], "ch_types", n_chans)):
+        if kind not in types:
+            check.fail(f"ch_types[{i}]", f"an MNE channel type ({', '.join(sorted(types))})",
+                       kind)
+    bads = check.strings(metadata.get("bads", []), "bads", unique=True)
+    unknown = [b for b in bads if b not in ch_names]
+    if unknown:
+        check.fail("bads", "names among ch_names", unknown)
+    sfreq = check.number(metadata["sfreq"], "sfreq", *SFREQ_RANGE)
+    codec_sfreq = check.number(metadata["codec_sfreq"], "codec_sfreq", *SFREQ_RANGE)
+    if sfreq / codec_sfreq > MAX_RATE_RATIO:
+        check.fail("sfreq / codec_sfreq", f"at most {MAX_RATE_RATIO:g}",
+                   got=f"{sfreq:g} / {codec_sfreq:g}")
+    codec = _check_codec_entry(check, metadata["codec"], codec_sfreq)
+    check.equal(metadata["n_q"], "n_q", n_q, "the codebooks of the codes")
+    if n_q > codec["n_q"]:
+        check.fail("codec.n_q", f"at least the {n_q} codebooks of the codes", codec["n_q"])
+    if codes.size and int(codes.max()) >= codec["codebook_size"]:
+        check.fail("codes", f"below codec.codebook_size ({codec['codebook_size']})",
+                   got=f"a code of {int(codes.max())}")
+    if "n_frames" in metadata:
+        check.equal(metadata["n_frames"], "n_frames", n_frames, "the frames of the codes")
+    n_times = check.integer(metadata["n_times"], "n_times", 1, _MAX_SAMPLES)
+    low, high = _codec_length_range(n_times, sfreq, codec_sfreq)
+    hop = codec["hop_length"]
+    if not -(-low // hop) <= n_frames <= -(-high // hop):
+        most = n_frames * hop * sfreq / codec_sfreq
+        check.fail("n_times", f"the length of a recording that gives the {n_frames} frames "
+                              f"of the codes ({hop} codec samples per frame at "
+                              f"{codec_sfreq:g} Hz; at most {most:.0f} samples at "
+                              f"{sfreq:g} Hz)", n_times)
+    meas_date = check.iso_datetime(metadata.get("meas_date"), "meas_date")
+    check.mapping(metadata.get("extra", {}), "extra")
+    if version >= 2:
+        first_samp = check.integer(metadata["first_samp"], "first_samp", 0, _MAX_SAMPLES)
+        if first_samp / sfreq > _MAX_SECONDS:
+            check.fail("first_samp / sfreq", f"at most {_MAX_SECONDS:g} s",
+                       got=f"{first_samp / sfreq:g} s")
+        _check_chs(check, metadata["chs"], n_chans)
+        _check_dig(check, metadata["dig"])
+        _check_annotations(check, metadata["annotations"], ch_names, meas_date)
+        _check_info(check, metadata["info"])
+    return version
+
+
+def _check_arrays(check, codes, center, scale):
+    if not (isinstance(codes, np.ndarray) and codes.ndim == 3
+            and np.issubdtype(codes.dtype, np.unsignedinteger) and min(codes.shape) > 0):
+        check.fail("codes", "a non-empty unsigned integer array (n_chans, n_q, n_frames)",
+                   got=f"{getattr(codes, 'dtype', type(codes).__name__)} "
+                       f"{getattr(codes, 'shape', '')}")
+    n_chans = codes.shape[0]
+    for name, values in (("center", center), ("scale", scale)):
+        if not (isinstance(values, np.ndarray) and values.shape == (n_chans,)
+                and np.issubdtype(values.dtype, np.floating)):
+            check.fail(name, f"a float array of shape ({n_chans},), one value per channel",
+                       got=f"{getattr(values, 'dtype', type(values).__name__)} "
+                           f"{getattr(values, 'shape', '')}")
+        if not np.isfinite(values).all():
+            check.fail(name, "finite", got=f"{int((~np.isfinite(values)).sum())} non-finite "
+                                           "values")
+    if (scale <= 0).any():
+        check.fail("scale", "positive (the robust scale of each channel)",
+                   got=f"{float(scale.min())!r}")
+
+
+def _check_codec_entry(check, codec, codec_sfreq):
+    check.mapping(codec, "codec", required=_CODEC_KEYS)
+    check.string(codec["name"], "codec.name", optional=True)
+    check.string(codec["modality"], "codec.modality")
+    rate = check.number(codec["sample_rate"], "codec.sample_rate", *SFREQ_RANGE)
+    if rate != codec_sfreq:
+        check.fail("codec.sample_rate", f"codec_sfreq ({codec_sfreq:g} Hz)", rate)
+    check.integer(codec["hop_length"], "codec.hop_length", 1, 2 ** 20)
+    check.integer(codec["n_q"], "codec.n_q", 1, 2 ** 10)
+    # Codes are stored as uint8 or uint16.
+    check.integer(codec["codebook_size"], "codec.codebook_size", 2, 2 ** 16)
+    check.hex_digest(codec["weights_sha256"], "codec.weights_sha256")
+    check.hex_digest(codec["file_sha256"], "codec.file_sha256")
+    check.string(codec["source"], "codec.source", optional=True)
+    check.mapping(codec["config"], "codec.config")
+    return codec
+
+
+def _check_position(check, values, field, n):
+    for j, value in enumerate(check.array(values, field, n)):
+        if value is not None:
+            check.number(value, f"{field}[{j}]")
+
+
+def _check_chs(check, chs, n_chans):
+    if chs is None:
+        return
+    units, frames = _fiff_codes("FIFF_UNIT_"), _coord_frames()
+    for i, ch in enumerate(check.array(chs, "chs", n_chans)):
+        field = f"chs[{i}]"
+        check.mapping(ch, field, required=_CHS_KEYS, allowed=_CHS_KEYS)
+        check.choice(ch["unit"], f"{field}.unit", units)
+        # FIF codes kept as the reader gave them (MNE does not restrict these either).
+        check.integer(ch["unit_mul"], f"{field}.unit_mul", *_INT32)
+        check.integer(ch["coil_type"], f"{field}.coil_type", *_INT32)
+        check.choice(ch["coord_frame"], f"{field}.coord_frame", frames)
+        _check_position(check, ch["loc"], f"{field}.loc", 12)
+
+
+def _check_dig(check, dig):
+    kinds, frames = _fiff_codes("FIFFV_POINT_"), _coord_frames()
+    for i, point in enumerate(check.array(dig, "dig")):
+        field = f"dig[{i}]"
+        check.mapping(point, field, required=_DIG_KEYS, allowed=_DIG_KEYS)
+        # FIFFV_POINT_* mixes kinds (1-5) and cardinal idents (1-4); kinds are 1-5.
+        check.choice(point["kind"], f"{field}.kind", {k for k in kinds if 1 <= k <= 5})
+        check.integer(point["ident"], f"{field}.ident", *_INT32)
+        check.choice(point["coord_frame"], f"{field}.coord_frame", frames)
+        _check_position(check, point["r"], f"{field}.r", 3)
+
+
+def _check_annotations(check, annotations, ch_names, meas_date):
+    check.mapping(annotations, "annotations", required=_ANNOTATION_KEYS,
+                  allowed=_ANNOTATION_KEYS)
+    n = len(check.array(annotations["onset"], "annotations.onset"))
+    for key in ("duration", "description", "ch_names"):
+        check.array(annotations[key], f"annotations.{key}", n)
+    names = set(ch_names)
+    for i in range(n):
+        check.number(annotations["onset"][i], f"annotations.onset[{i}]", -_MAX_SECONDS,
+                     _MAX_SECONDS)
+        check.number(annotations["duration"][i], f"annotations.duration[{i}]", 0.0,
+                     _MAX_SECONDS)
+        check.string(annotations["description"][i], f"annotations.description[{i}]")
+        for name in check.strings(annotations["ch_names"][i], f"annotations.ch_names[{i}]",
+                                  unique=True):
+            if name not in names:
+                check.fail(f"annotations.ch_names[{i}]", "names among ch_names", name)
+    orig_time = check.iso_datetime(annotations["orig_time"], "annotations.orig_time")
+    if orig_time is not None and meas_date is None:
+        # MNE refuses to place annotations with a date in a recording without one.
+        check.fail("annotations.orig_time", "null when meas_date is null",
+                   annotations["orig_time"])
+
+
+def _check_info(check, info):
+    check.mapping(info, "info", allowed=_INFO_KEYS)
+    for key in ("experimenter", "description", "proj_name"):
+        check.string(info.get(key), f"info.{key}", optional=True)
+    if info.get("proj_id") is not None:
+        check.integer(info["proj_id"], "info.proj_id", *_INT32)
+    check.number(info.get("line_freq"), "info.line_freq", 0.0, SFREQ_RANGE[1], optional=True)
+    # Filters as the reader gave them: decode_to_raw clips them to what the decoded
+    # signal can hold.
+    for key in ("highpass", "lowpass"):
+        check.number(info.get(key), f"info.{key}", 0.0, SFREQ_RANGE[1], optional=True)
+    if info.get("custom_ref_applied") is not None:
+        check.choice(info["custom_ref_applied"], "info.custom_ref_applied", {0, 1, 2})
+    subject = check.mapping(info.get("subject_info"), "info.subject_info",
+                            allowed=_SUBJECT_KEYS, optional=True) or {}
+    for key in _SUBJECT_STRINGS:
+        check.string(subject.get(key), f"info.subject_info.{key}", optional=True)
+    # sex and hand are codes (FIFF: 0-2 and 1-3) that some readers set to 0 for unknown.
+    for key in ("id", "sex", "hand"):
+        if subject.get(key) is not None:
+            check.integer(subject[key], f"info.subject_info.{key}", *_INT32)
+    for key in ("weight", "height"):
+        check.number(subject.get(key), f"info.subject_info.{key}", optional=True)
+    birthday = subject.get("birthday")
+    if birthday is not None:
+        try:
+            date.fromisoformat(birthday)
+        except (TypeError, ValueError):
+            check.fail("info.subject_info.birthday", "null or an ISO date (YYYY-MM-DD)",
+                       birthday)
+    device = check.mapping(info.get("device_info"), "info.device_info",
+                           allowed=_DEVICE_KEYS, optional=True) or {}
+    for key in _DEVICE_KEYS:
+        check.string(device.get(key), f"info.device_info.{key}", optional=True)
+
+
+# -- what a token file keeps of a recording --------------------------------------------------
+def _json_float(value):
+    """A float for JSON; None for NaN and infinities (MNE marks unknown positions with NaN)."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _scalar(value):
+    """A Python scalar from a scalar or a one-element array (FIF readers give either)."""
+    return np.asarray(value).reshape(-1)[0].item()
+
+
+def _subject_info_json(subject_info):
+    out = {}
+    for key in _SUBJECT_KEYS:
+        value = (subject_info or {}).get(key)
+        if value is None:
+            continue
+        if key == "birthday":
+            if isinstance(value, tuple):  # (year, month, day) from older MNE
+                value = date(*(int(v) for v in value))
+            elif isinstance(value, datetime):
+                value = value.date()
+            value = value.isoformat() if isinstance(value, date) else None
+        elif key in ("weight", "height"):
+            value = _json_float(_scalar(value))
+        elif key in _SUBJECT_STRINGS:
+            value = str(value)
+        else:
+            value = int(_scalar(value))
+        if value is not None:
+            out[key] = value
+    return out or None
+
+
+def _info_json(info):
+    """The measurement information a token file keeps (``info`` entry), JSON-safe."""
+    out = dict.fromkeys(_INFO_KEYS)
+    for key in ("experimenter", "description", "proj_name"):
+        if isinstance(info.get(key), str):
+            out[key] = info[key]
+    if info.get("proj_id") is not None:
+        out["proj_id"] = int(_scalar(info["proj_id"]))
+    for key in ("line_freq", "highpass", "lowpass"):
+        if info.get(key) is not None:
+            out[key] = _json_float(_scalar(info[key]))
+    out["custom_ref_applied"] = int(info.get("custom_ref_applied") or 0)
+    out["subject_info"] = _subject_info_json(info.get("subject_info"))
+    device = {key: str(value) for key, value in (info.get("device_info") or {}).items()
+              if key in _DEVICE_KEYS and value is not None}
+    out["device_info"] = device or None
+    return out
+
+
+def _annotations_json(annotations, names):
+    """``raw.annotations`` as JSON, for the channels in ``names`` only."""
+    keep = [i for i, chans in enumerate(annotations.ch_names)
+            if not len(chans) or any(c in names for c in chans)]
+    return {
+        "onset": [float(annotations.onset[i]) for i in keep],
+        "duration": [float(annotations.duration[i]) for i in keep],
+        "description": [str(annotations.description[i]) for i in keep],
+        # An annotation of picked and unpicked channels keeps the picked ones.
+        "ch_names": [list(dict.fromkeys(c for c in annotations.ch_names[i] if c in names))
+                     for i in keep],
+        "orig_time": _meas_date_text(annotations.orig_time),
+    }
+
+
+_EMPTY_ANNOTATIONS = {"onset": [], "duration": [], "description": [], "ch_names": [],
+                      "orig_time": None}
+
+
+def raw_metadata(raw, picks=None):
+    """What a token file keeps of a recording besides its signals, as JSON-safe values.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        The recording (need not be preloaded).
+    picks : list of str | None
+        Names of the channels described (all when None). Bad channels are kept among
+        them; annotations that apply only to other channels are left out.
+
+    Returns
+    -------
+    metadata : dict
+        ``ch_names``, ``ch_types``, ``bads``, ``meas_date`` (ISO 8601 in UTC or None),
+        ``first_samp``, ``chs`` (units, unit multipliers, coil types, coordinate frames and
+        locations of the channels), ``dig`` (digitisation points: montage, fiducials, head
+        shape), ``annotations`` and ``info`` (subject, experimenter, description, project,
+        line frequency, filters, reference, device); see the module docstring.
+
+    See Also
+    --------
+    make_token_metadata : Uses it when given ``raw``.
+    decode_to_raw : Restores it on the decoded recording.
+    """
+    import mne
+
+    if not isinstance(raw, mne.io.BaseRaw):
+        raise TypeError(f"raw must be an mne.io.Raw; got {type(raw).__name__}.")
+    position = {name: i for i, name in enumerate(raw.ch_names)}
+    names = list(raw.ch_names) if picks is None else list(picks)
+    missing = [name for name in names if name not in position]
+    if missing:
+        raise ValueError(f"channels {_short(missing)} are not in the recording (its channels "
+                         f"start with {raw.ch_names[:3]}); pass names of its channels.")
+    index = [position[name] for name in names]
+    info = raw.info
+    chs = [{"unit": int(ch["unit"]), "unit_mul": int(ch["unit_mul"]),
+            "coil_type": int(ch["coil_type"]), "coord_frame": int(ch["coord_frame"]),
+            "loc": [_json_float(v) for v in ch["loc"]]}
+           for ch in (info["chs"][i] for i in index)]
+    dig = [{"kind": int(p["kind"]), "ident": int(p["ident"]),
+            "coord_frame": int(p["coord_frame"]), "r": [_json_float(v) for v in p["r"]]}
+           for p in (info["dig"] or [])]
+    picked = set(names)
+    return {
+        "ch_names": names,
+        "ch_types": raw.get_channel_types(picks=index) if index else [],
+        "bads": [b for b in info["bads"] if b in picked],
+        "meas_date": _meas_date_text(info["meas_date"]),
+        "first_samp": int(raw.first_samp),
+        "chs": chs,
+        "dig": dig,
+        "annotations": _annotations_json(raw.annotations, picked),
+        "info": _info_json(info),
+    }
+
+
+def metadata_annotations(metadata):
+    """The annotations of a token file's metadata, as ``mne.Annotations``.
+
+    Parameters
+    ----------
+    metadata : dict
+        From :func:`read_tokens` or :func:`make_token_metadata` (version-1 metadata has no
+        annotations: the result is then empty).
+
+    Returns
+    -------
+    annotations : mne.Annotations
+        The annotations as ``raw.set_annotations`` takes them for the decoded recording:
+        with an ``orig_time`` (the measurement date), onsets in seconds from it; without,
+        from the recording's first sample (MNE's convention; the file stores onsets from
+        the start of the acquisition, as ``raw.annotations`` holds them).
+    """
+    import mne
+
+    entry = metadata.get("annotations") or _EMPTY_ANNOTATIONS
+    orig_time = entry.get("orig_time")
+    onset = np.asarray(entry["onset"], dtype=float)
+    if orig_time is None:
+        onset = onset - metadata.get("first_samp", 0) / float(metadata["sfreq"])
+    return mne.Annotations(
+        onset=onset,
+        duration=np.asarray(entry["duration"], dtype=float),
+        description=list(entry["description"]),
+        orig_time=None if orig_time is None else datetime.fromisoformat(orig_time),
+        ch_names=[list(names) for names in entry["ch_names"]])
 
 
 # -- metadata and file I/O ------------------------------------------------------------------
 def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_date=None,
-                        bads=None, codec_file=None, codec_source=None, extra=None):
+                        bads=None, codec_file=None, codec_source=None, extra=None, raw=None):
     """Metadata of a token file (what :func:`write_tokens` stores, :func:`read_tokens` returns).
 
     Useful on its own to decode in-memory tokens with :func:`decode_to_raw`.
@@ -207,14 +797,25 @@ def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_dat
         How the codec was named when loaded (shipped name or path), a hint for decoding.
     extra : dict | None
         JSON-serialisable information stored under ``extra``.
+    raw : mne.io.Raw | None
+        The recording the tokens were made from: its channel types, bad channels,
+        measurement date, channel locations, montage, annotations and measurement
+        information are kept (see :func:`raw_metadata`); ``ch_types``, ``meas_date`` and
+        ``bads`` must then be None.
 
     Returns
     -------
     metadata : dict
         See the module docstring for the keys.
+
+    Raises
+    ------
+    ValueError
+        If the arguments do not agree with the tokens or give invalid values
+        (:func:`check_token_metadata`).
     """
     codec = _check_codec(codec)
-    codes, _, _ = _recording_arrays(tokens)
+    codes, center, scale = _recording_arrays(tokens)
     _check_tokens_codec(codes, tokens.codec_sfreq, codec)
     n_chans = codes.shape[0]
     ch_names = tokens.ch_names if ch_names is None else ch_names
@@ -225,7 +826,26 @@ def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_dat
         )
     ch_names = list(ch_names)
     modality = codec.config.get("modality", "eeg")
-    ch_types = [modality] * n_chans if ch_types is None else list(ch_types)
+    if raw is not None:
+        given = [name for name, value in (("ch_types", ch_types), ("meas_date", meas_date),
+                                          ("bads", bads)) if value is not None]
+        if given:
+            raise ValueError(f"Pass raw or {' and '.join(given)}, not both: with raw they "
+                             "are read from the recording.")
+        if (float(raw.info["sfreq"]), raw.n_times) != (float(tokens.sfreq),
+                                                       int(tokens.n_times)):
+            raise ValueError(
+                f"raw ({raw.n_times} samples at {raw.info['sfreq']:g} Hz) is not the "
+                f"recording of these tokens ({tokens.n_times} samples at "
+                f"{tokens.sfreq:g} Hz); pass the Raw they were encoded from.")
+        recording = raw_metadata(raw, picks=ch_names)
+        ch_types = recording["ch_types"]
+    else:
+        recording = {"bads": [] if bads is None else list(bads),
+                     "meas_date": _meas_date_text(meas_date), "first_samp": 0, "chs": None,
+                     "dig": [], "annotations": _EMPTY_ANNOTATIONS,
+                     "info": dict.fromkeys(_INFO_KEYS)}
+        ch_types = [modality] * n_chans if ch_types is None else list(ch_types)
     for name, values in (("ch_names", ch_names), ("ch_types", ch_types)):
         if len(values) != n_chans or not all(isinstance(v, str) for v in values):
             raise ValueError(
@@ -234,23 +854,23 @@ def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_dat
             )
     if len(set(ch_names)) != n_chans:
         raise ValueError("ch_names must be unique; rename the duplicated channels.")
-    bads = [] if bads is None else list(bads)
-    unknown = [b for b in bads if b not in ch_names]
+    unknown = [b for b in recording["bads"] if b not in ch_names]
     if unknown:
         raise ValueError(f"bads {unknown} are not among the channels of the tokens.")
-    if extra is not None:
-        json.dumps(extra)  # fail early on values JSON cannot hold
+    try:
+        extra = json.loads(json.dumps(dict(extra or {}), allow_nan=False))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"extra must be a dict JSON can hold (str keys; str, finite "
+                         f"numbers, lists, dicts, None); {err}.") from None
     config = dict(codec.config)
-    return {
+    metadata = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "mne_biocodec_version": __version__,
         "ch_names": ch_names,
         "ch_types": ch_types,
-        "bads": bads,
         "sfreq": float(tokens.sfreq),
         "n_times": int(tokens.n_times),
-        "meas_date": _meas_date_text(meas_date),
         "codec_sfreq": float(tokens.codec_sfreq),
         "n_q": int(codes.shape[1]),
         "n_frames": int(codes.shape[2]),
@@ -258,7 +878,7 @@ def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_dat
         "codec": {
             "name": config.get("name"),
             "modality": modality,
-            "sample_rate": codec.sample_rate,
+            "sample_rate": float(codec.sample_rate),
             "hop_length": int(codec.hop_length),
             "n_q": int(codec.n_q),
             "codebook_size": int(codec.codebook_size),
@@ -267,12 +887,53 @@ def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_dat
             "source": None if codec_source is None else str(codec_source),
             "config": config,
         },
-        "extra": dict(extra or {}),
+        "extra": extra,
+        **{key: recording[key] for key in ("bads", "meas_date", "first_samp", "chs", "dig",
+                                           "annotations", "info")},
     }
+    check_token_metadata(metadata, _stored_codes(codes, codec), center, scale,
+                         remedy="Check the arguments of make_token_metadata / write_tokens.")
+    return metadata
+
+
+def _stored_codes(codes, codec):
+    """The codes as stored in a file (the smallest unsigned dtype of the codebook)."""
+    return np.ascontiguousarray(codes, dtype=codes_dtype(codec.codebook_size))
+
+
+def _canonical_json(metadata):
+    return json.dumps(metadata, sort_keys=True, separators=(",", ":"), ensure_ascii=True,
+                      allow_nan=False)
+
+
+def _payload_sha256(metadata_text, tensors):
+    """The ``sha256`` header entry: see the module docstring."""
+    digest = hashlib.sha256(FORMAT_NAME.encode() + b"\0")
+    digest.update(metadata_text.encode("utf-8"))
+    for name in sorted(tensors):
+        array = np.asarray(tensors[name])
+        digest.update(b"\0" + f"{name}|{array.dtype.name}|{tuple(array.shape)}|".encode())
+        little = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<"))
+        digest.update(little.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def _write_file(path, metadata, codes, center, scale):
+    from safetensors.numpy import save_file
+
+    tensors = {"codes": codes, "center": np.ascontiguousarray(center, dtype=np.float64),
+               "scale": np.ascontiguousarray(scale, dtype=np.float64)}
+    text = _canonical_json(metadata)
+    header = {"format": FORMAT_NAME, "format_version": str(metadata["format_version"]),
+              "metadata": text, "sha256": _payload_sha256(text, tensors)}
+    path = Path(path)
+    with atomic_write(path) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+    return path
 
 
 def write_tokens(path, tokens, codec, ch_names=None, ch_types=None, *, meas_date=None,
-                 bads=None, codec_file=None, codec_source=None, extra=None):
+                 bads=None, codec_file=None, codec_source=None, extra=None, raw=None):
     """Write one recording's tokens to a token file (atomically).
 
     Parameters
@@ -283,8 +944,9 @@ def write_tokens(path, tokens, codec, ch_names=None, ch_types=None, *, meas_date
         Tokens of one recording, e.g. from :func:`encode_raw`.
     codec : BioCodec
         The codec that made them (its weights are hashed into the file).
-    ch_names, ch_types, meas_date, bads, codec_file, codec_source, extra
-        See :func:`make_token_metadata`.
+    ch_names, ch_types, meas_date, bads, codec_file, codec_source, extra, raw
+        See :func:`make_token_metadata`. Pass ``raw`` to keep the recording's annotations,
+        montage and measurement information (or use :func:`encode_to_file`).
 
     Returns
     -------
@@ -294,30 +956,38 @@ def write_tokens(path, tokens, codec, ch_names=None, ch_types=None, *, meas_date
     See Also
     --------
     read_tokens : The inverse.
+    encode_to_file : Encode a recording and write its token file in one call.
     """
-    from safetensors.numpy import save_file
-
     metadata = make_token_metadata(
         tokens, codec, ch_names, ch_types, meas_date=meas_date, bads=bads,
-        codec_file=codec_file, codec_source=codec_source, extra=extra)
+        codec_file=codec_file, codec_source=codec_source, extra=extra, raw=raw)
     codes, center, scale = _recording_arrays(tokens)
-    tensors = {"codes": np.ascontiguousarray(codes, dtype=codes_dtype(codec.codebook_size)),
-               "center": np.ascontiguousarray(center), "scale": np.ascontiguousarray(scale)}
-    header = {"format": FORMAT_NAME, "format_version": str(FORMAT_VERSION),
-              "metadata": json.dumps(metadata, sort_keys=True)}
-    path = Path(path)
-    with atomic_write(path) as tmp:
-        save_file(tensors, str(tmp), metadata=header)
-    return path
+    return _write_file(path, metadata, _stored_codes(codes, codec), center, scale)
+
+
+def _header_version(header, path):
+    text = header.get("format_version")
+    try:
+        version = int(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{path} has an invalid token format version {_short(text)}; "
+                         f"{_FILE_REMEDY}") from None
+    if version not in READ_VERSIONS:
+        raise ValueError(
+            f"{path} uses token format version {version}; this mne-biocodec "
+            f"({__version__}) reads versions {READ_VERSIONS[0]} to {READ_VERSIONS[-1]}. "
+            "Upgrade mne-biocodec to read it."
+        )
+    return version
 
 
 def read_tokens(path):
-    """Read a token file.
+    """Read a token file, checking its checksum and every metadata field.
 
     Parameters
     ----------
     path : path-like
-        A file written by :func:`write_tokens`.
+        A file written by :func:`write_tokens` or :func:`encode_to_file`.
 
     Returns
     -------
@@ -325,64 +995,80 @@ def read_tokens(path):
         Codes of shape ``(1, n_chans, n_q, n_frames)``, ``center`` and ``scale`` of shape
         ``(1, n_chans, 1)``, and the original ``sfreq``, ``n_times`` and channel names.
     metadata : dict
-        The file's metadata (see the module docstring).
+        The file's metadata (see the module docstring), annotations, channel locations,
+        montage and measurement information included
+        (:func:`metadata_annotations` turns its annotations into ``mne.Annotations``).
 
     Raises
     ------
     FileNotFoundError
         If ``path`` does not exist.
     ValueError
-        If the file is not a token file, has an unsupported format version or is damaged.
+        If the file is not a token file, has an unsupported format version, is damaged
+        (checksum mismatch, truncated) or holds metadata that is invalid or disagrees with
+        its tensors; the message names the file and the field.
+
+    Warns
+    -----
+    RuntimeWarning
+        For version-1 files, which have no checksum and keep no annotations, channel
+        locations, montage or measurement information.
     """
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Token file {str(path)!r} does not exist.")
-    not_tokens = (f"{path} is not an mne-biocodec token file ({TOKEN_SUFFIX}); write one "
-                  "with `mne-biocodec encode` or mne_biocodec.tokenfile.write_tokens.")
+    versions = {str(v) for v in READ_VERSIONS}
+    tensors = {}
     try:
         with safe_open(str(path), framework="np") as fid:
-            header = fid.metadata() or {}
-            keys = set(fid.keys())
-            if header.get("format") != FORMAT_NAME:
-                raise ValueError(not_tokens)
-            try:
-                version = int(header.get("format_version", ""))
-            except ValueError:
-                raise ValueError(f"{path} has an invalid token format version "
-                                 f"{header.get('format_version')!r}.") from None
-            if version > FORMAT_VERSION or version < 1:
-                raise ValueError(
-                    f"{path} uses token format version {version}; this mne-biocodec "
-                    f"({__version__}) reads versions 1 to {FORMAT_VERSION}. Upgrade "
-                    "mne-biocodec to read it."
-                )
-            missing = sorted({"codes", "center", "scale"} - keys)
-            if missing or "metadata" not in header:
-                raise ValueError(f"{path} is a damaged token file: it lacks "
-                                 f"{missing or ['metadata']}.")
-            codes, center, scale = (fid.get_tensor(k) for k in ("codes", "center", "scale"))
-            metadata = json.loads(header["metadata"])
-    except SafetensorError:
-        raise ValueError(not_tokens) from None
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is a damaged token file: bad metadata JSON ({err}).") \
-            from None
-    missing = [k for k in _REQUIRED_METADATA if k not in metadata]
-    if missing:
-        raise ValueError(f"{path} is a damaged token file: its metadata lacks {missing}.")
-    n_chans = codes.shape[0] if codes.ndim == 3 else -1
-    if (codes.ndim != 3 or not np.issubdtype(codes.dtype, np.unsignedinteger)
-            or center.shape != (n_chans,) or scale.shape != (n_chans,)
-            or len(metadata.get("ch_names", [])) != n_chans
-            or len(metadata.get("ch_types", [])) != n_chans
-            or metadata.get("n_q") != codes.shape[1]):
+            header = dict(fid.metadata() or {})
+            # Tensors are read only from files that claim a known version; their size is
+            # bounded by the file's (safetensors checks the offsets against it).
+            if header.get("format") == FORMAT_NAME and header.get("format_version") in versions:
+                tensors = {key: fid.get_tensor(key) for key in fid.keys()}
+    except (SafetensorError, TypeError, ValueError, OverflowError) as err:
         raise ValueError(
-            f"{path} is a damaged token file: codes {codes.shape} {codes.dtype}, center "
-            f"{center.shape}, scale {scale.shape} and {len(metadata.get('ch_names', []))} "
-            "channel names do not agree."
-        )
+            f"{path} is not an mne-biocodec token file ({TOKEN_SUFFIX}) or is damaged "
+            f"(e.g. truncated): safetensors cannot read it ({_short(str(err))}). "
+            f"{_FILE_REMEDY}") from None
+    if header.get("format") != FORMAT_NAME:
+        raise ValueError(f"{path} is not an mne-biocodec token file ({TOKEN_SUFFIX}); write "
+                         "one with `mne-biocodec encode` or mne_biocodec.tokenfile."
+                         "encode_to_file.")
+    version = _header_version(header, path)
+    missing = sorted({"codes", "center", "scale"} - set(tensors))
+    text = header.get("metadata")
+    if missing or not isinstance(text, str) or (version >= 2 and "sha256" not in header):
+        lacks = missing or (["metadata"] if not isinstance(text, str) else ["sha256"])
+        raise ValueError(f"{path} is a damaged token file: it lacks {lacks}. {_FILE_REMEDY}")
+    if version >= 2:
+        actual = _payload_sha256(text, tensors)
+        if actual != header["sha256"]:
+            raise ValueError(
+                f"{path} is damaged: checksum mismatch (its metadata and tensors hash to "
+                f"sha256 {actual[:12]}..., the header records {_short(header['sha256'])}). "
+                f"The file changed after it was written. {_FILE_REMEDY}")
+    try:
+        metadata = json.loads(text)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path} is a damaged token file: its metadata is not valid JSON "
+                         f"({_short(str(err))}). {_FILE_REMEDY}") from None
+    codes, center, scale = tensors["codes"], tensors["center"], tensors["scale"]
+    meta_version = check_token_metadata(
+        metadata, codes, center, scale, where=f"{path} is a damaged token file",
+        remedy=_FILE_REMEDY)
+    if meta_version != version:
+        raise ValueError(f"{path} is a damaged token file: its header's format_version is "
+                         f"{version}, its metadata's {meta_version}. {_FILE_REMEDY}")
+    if version < FORMAT_VERSION:
+        warnings.warn(
+            f"{path} is a version-{version} token file: it has no checksum (damage cannot "
+            "be detected) and keeps no annotations, channel locations, montage, first "
+            "sample or subject and measurement information. Re-encode the recording "
+            f"(`mne-biocodec encode`) to get a version-{FORMAT_VERSION} file.",
+            RuntimeWarning, stacklevel=2)
     tokens = TokenSet(codes=codes[None], center=center[None, :, None],
                       scale=scale[None, :, None], sfreq=float(metadata["sfreq"]),
                       n_times=int(metadata["n_times"]),
@@ -544,6 +1230,112 @@ def encode_raw(raw, codec, n_q=None, picks=None, *, batch_size=None, device=None
                     codec_sfreq=parts[0].codec_sfreq, ch_names=ch_names)
 
 
+def encode_to_file(raw, path, codec, *, n_q=None, picks=None, batch_size=None, device=None,
+                   progress=False, chunk_seconds="auto", codec_file=None, codec_source=None,
+                   extra=None):
+    """Tokenise a recording into a token file that keeps its metadata.
+
+    :func:`encode_raw` followed by :func:`write_tokens` with ``raw``: besides the codes the
+    file keeps the channel names, types, units and locations, the bad channels, the
+    montage and digitisation points, the annotations, the measurement date, the first
+    sample and the measurement information (subject, experimenter, line frequency,
+    filters, ...), which :func:`decode_to_raw` restores.
+
+    Parameters
+    ----------
+    raw : mne.io.Raw
+        The recording (read chunk by chunk when not preloaded and streaming).
+    path : path-like
+        Token file to write (``.bctok`` recommended), atomically.
+    codec : BioCodec
+        The codec.
+    n_q, picks, batch_size, device, progress, chunk_seconds
+        See :func:`encode_raw`.
+    codec_file, codec_source, extra
+        See :func:`make_token_metadata`.
+
+    Returns
+    -------
+    tokens : TokenSet
+        The tokens written, codes of shape ``(1, n_chans, n_q, n_frames)``.
+    metadata : dict
+        The metadata written (what :func:`read_tokens` returns).
+
+    See Also
+    --------
+    read_tokens, decode_to_raw : The way back.
+    """
+    codec = _check_codec(codec)
+    tokens = encode_raw(raw, codec, n_q=n_q, picks=picks, batch_size=batch_size,
+                        device=device, progress=progress, chunk_seconds=chunk_seconds)
+    metadata = make_token_metadata(tokens, codec, raw=raw, codec_file=codec_file,
+                                   codec_source=codec_source, extra=extra)
+    codes, center, scale = _recording_arrays(tokens)
+    _write_file(path, metadata, _stored_codes(codes, codec), center, scale)
+    return tokens, metadata
+
+
+def _unlocked(info):
+    """Context in which ``info`` takes the fields MNE gives no public setter for.
+
+    ``dig``, ``highpass``, ``lowpass`` and ``custom_ref_applied`` are set only by MNE's
+    readers and methods that change the data; a decoded recording restores those of the
+    original, as MNE's readers do, inside ``Info._unlock``.
+    """
+    unlock = getattr(info, "_unlock", None)
+    return unlock() if unlock is not None else nullcontext()
+
+
+def _dig_point_class():
+    import mne
+
+    # MNE does not export its DigPoint class; the points of any montage are DigPoints.
+    montage = mne.channels.make_dig_montage(nasion=(0.0, 0.0, 0.0), coord_frame="head")
+    return type(montage.dig[0])
+
+
+def _position(values):
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _restore_recording(raw, metadata):
+    """Give a decoded ``raw`` what ``metadata`` kept of the original recording."""
+    for ch, entry in zip(raw.info["chs"], metadata.get("chs") or []):
+        for key in ("unit", "unit_mul", "coil_type", "coord_frame"):
+            ch[key] = entry[key]
+        ch["loc"] = _position(entry["loc"])
+    info = metadata.get("info") or {}
+    # The decoded signal holds nothing above the codec's Nyquist frequency either.
+    nyquist = min(float(metadata["sfreq"]), float(metadata["codec_sfreq"])) / 2
+    lowpass = nyquist if info.get("lowpass") is None else min(info["lowpass"], nyquist)
+    point = _dig_point_class() if metadata.get("dig") else None
+    with _unlocked(raw.info):
+        raw.info["dig"] = [point(kind=p["kind"], ident=p["ident"],
+                                 coord_frame=p["coord_frame"], r=_position(p["r"]))
+                           for p in metadata.get("dig") or []] or None
+        raw.info["lowpass"] = lowpass
+        raw.info["highpass"] = min(info.get("highpass") or 0.0, lowpass)
+        raw.info["custom_ref_applied"] = int(info.get("custom_ref_applied") or 0)
+    for key in ("experimenter", "description", "proj_name", "proj_id", "line_freq"):
+        if info.get(key) is not None:
+            raw.info[key] = info[key]
+    if info.get("subject_info"):
+        subject = dict(info["subject_info"])
+        if subject.get("birthday") is not None:
+            subject["birthday"] = date.fromisoformat(subject["birthday"])
+        raw.info["subject_info"] = subject
+    if info.get("device_info"):
+        raw.info["device_info"] = dict(info["device_info"])
+    if metadata.get("meas_date"):
+        raw.set_meas_date(datetime.fromisoformat(metadata["meas_date"])
+                          .astimezone(timezone.utc))
+    annotations = metadata_annotations(metadata)
+    if len(annotations):
+        # Annotations outside the data (possible only in an edited file) are dropped.
+        raw.set_annotations(annotations, emit_warning=False)
+    raw.info["bads"] = list(metadata.get("bads", []))
+
+
 def decode_to_raw(tokens, metadata, codec, *, allow_mismatch=False, batch_size=None,
                   progress=False):
     """Decode a recording's tokens into an MNE ``RawArray``.
@@ -553,7 +1345,9 @@ def decode_to_raw(tokens, metadata, codec, *, allow_mismatch=False, batch_size=N
     tokens : TokenSet
         Tokens of one recording (from :func:`read_tokens` or :func:`encode_raw`).
     metadata : dict
-        Their metadata (from :func:`read_tokens` or :func:`make_token_metadata`).
+        Their metadata (from :func:`read_tokens` or :func:`make_token_metadata`); it is
+        checked against the tokens (:func:`check_token_metadata`) before anything is
+        allocated.
     codec : BioCodec
         The codec that made the tokens.
     allow_mismatch : bool, default=False
@@ -567,20 +1361,33 @@ def decode_to_raw(tokens, metadata, codec, *, allow_mismatch=False, batch_size=N
     Returns
     -------
     raw : mne.io.RawArray
-        Signals in volts with the original channel names, types, bad channels, sampling rate,
-        length and measurement date.
+        Signals in volts with the original channel names, types, bad channels, sampling
+        rate, length and measurement date and, from version-2 metadata, the original first
+        sample, annotations, channel units and locations, montage (digitisation points)
+        and measurement information. ``info['lowpass']`` is at most half the codec's rate.
 
     Raises
     ------
     ValueError
         "mismatched codecs" when the codec's weights differ from those recorded, or when the
-        tokens cannot come from this codec (rate, codebooks).
+        tokens cannot come from this codec (rate, codebooks); invalid metadata or metadata
+        that does not belong to the tokens.
     """
     import mne
 
     codec = _check_codec(codec)
-    codes, _, _ = _recording_arrays(tokens)
-    recorded = metadata.get("codec", {})
+    codes, center, scale = _recording_arrays(tokens)
+    _check_tokens_codec(codes, tokens.codec_sfreq, codec)
+    check_token_metadata(metadata, _stored_codes(codes, codec), center, scale,
+                         where="metadata",
+                         remedy="Pass the metadata read_tokens returned with these tokens.")
+    recorded = metadata["codec"]
+    ours = (float(tokens.sfreq), int(tokens.n_times), float(tokens.codec_sfreq))
+    theirs = (metadata["sfreq"], metadata["n_times"], metadata["codec_sfreq"])
+    if ours != theirs:
+        raise ValueError(
+            f"metadata (sfreq, n_times, codec_sfreq) = {theirs} does not describe these "
+            f"tokens {ours}. Pass the metadata read_tokens returned with these tokens.")
     expected_sha = recorded.get("weights_sha256")
     if not allow_mismatch and expected_sha is not None:
         actual_sha = codec_sha256(codec)
@@ -593,13 +1400,12 @@ def decode_to_raw(tokens, metadata, codec, *, allow_mismatch=False, batch_size=N
                 + (f" ({recorded['source']})" if recorded.get("source") else "")
                 + ", or pass allow_mismatch=True (CLI: --allow-mismatch) to decode anyway."
             )
-    _check_tokens_codec(codes, tokens.codec_sfreq, codec)
     n_chans = codes.shape[0]
     n_codec = codes.shape[-1] * codec.hop_length
     batch_size = auto_batch_size(n_codec) if batch_size is None else int(batch_size)
     data = np.empty((n_chans, int(tokens.n_times)), dtype=np.float64)
-    center = np.asarray(tokens.center).reshape(1, n_chans, 1)
-    scale = np.asarray(tokens.scale).reshape(1, n_chans, 1)
+    center = center.reshape(1, n_chans, 1)
+    scale = scale.reshape(1, n_chans, 1)
     with _progress(n_chans, "decode", progress) as bar:
         for start in range(0, n_chans, batch_size):
             sl = slice(start, min(start + batch_size, n_chans))
@@ -610,8 +1416,7 @@ def decode_to_raw(tokens, metadata, codec, *, allow_mismatch=False, batch_size=N
             bar.update(sl.stop - sl.start)
     info = mne.create_info(list(metadata["ch_names"]), float(metadata["sfreq"]),
                            list(metadata["ch_types"]), verbose="error")
-    raw = mne.io.RawArray(data, info, verbose="error")
-    if metadata.get("meas_date"):
-        raw.set_meas_date(datetime.fromisoformat(metadata["meas_date"]))
-    raw.info["bads"] = [b for b in metadata.get("bads", []) if b in raw.ch_names]
+    raw = mne.io.RawArray(data, info, first_samp=int(metadata.get("first_samp", 0)),
+                          verbose="error")
+    _restore_recording(raw, metadata)
     return raw

@@ -62,6 +62,7 @@ def _user_error(capsys, argv):
 def test_encode(cli_tokens, recording, parity_codec, weights):
     out, printed = cli_tokens
     assert re.search(r"64 channels, 10\.0 s at 160 Hz -> 6 x 209 frames", printed)
+    assert "; 3 annotations kept" in printed
     ratio = float(re.search(r"([\d.]+)x smaller than 16-bit raw", printed).group(1))
     size = out.stat().st_size
     assert ratio == pytest.approx(64 * 1600 * 2 / size, abs=0.01)
@@ -179,8 +180,10 @@ def test_demo(weights, tmp_path, capsys):
     out_dir = tmp_path / "demo"
     assert main(["demo", "--codec", weights, "--out", str(out_dir), "--seconds", "10",
                  "--device", "cpu"]) == 0
-    out = capsys.readouterr().out
-    assert "64 EEG channels, 10.0 s at 160 Hz" in out
+    captured = capsys.readouterr()
+    out = captured.out
+    assert out.splitlines()[0] == f"mne-biocodec demo: writing to {out_dir}"
+    assert "64 EEG channels, 10.0 s at 160 Hz, 3 annotations" in out
     assert "1000 bit/s per channel" in out
     r_mean = float(re.search(r"Pearson r\s+(-?[\d.]+)", out).group(1))
     assert -1.0 <= r_mean <= 1.0
@@ -188,9 +191,28 @@ def test_demo(weights, tmp_path, capsys):
     tokens, meta = read_tokens(out_dir / "S004R04.bctok")
     assert tokens.codes.shape == (1, 64, 6, 209)
     assert meta["extra"]["recording"] == "S004R04.edf"
+    assert len(meta["annotations"]["onset"]) == 3
     png = out_dir / "S004R04_decoded.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert str(png) in out
+    # It ends with the files it wrote; stderr (not a terminal here) tells each stage.
+    assert out.splitlines()[-2:] == [
+        f"  {out_dir / 'S004R04.bctok'}  (token file; decode it with `mne-biocodec decode "
+        f"{out_dir / 'S004R04.bctok'}`)", f"  {png}  (plot)"]
+    stages = [line.split("] ")[1].split(" ")[0] for line in captured.err.splitlines()]
+    assert stages == ["reading", "encoding", "reading", "computing", "plotting"]
+    assert "encoding 64 EEG channels" in captured.err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["S004R04.bctok",
+                                                         "S004R04_decoded.png"]
+
+
+def test_demo_default_folder_is_ignored_by_git():
+    from pathlib import Path
+
+    from mne_biocodec.cli import _build_parser
+
+    assert _build_parser().parse_args(["demo"]).out == "biocodec-demo"
+    gitignore = Path(__file__).resolve().parents[1] / ".gitignore"
+    assert "biocodec-demo/" in gitignore.read_text().splitlines()
 
 
 def test_pretrain_bad_recipe(tmp_path, capsys):
@@ -209,3 +231,89 @@ def test_usage_errors(capsys):
         main([])
     assert exc.value.code == 2
     assert "COMMAND" in capsys.readouterr().err
+
+
+def test_annotations_round_trip_through_the_cli(weights, tmp_path, capsys):
+    """The full sample (30 annotations) encoded and decoded by the CLI, to FIF and EDF."""
+    from mne_biocodec.data import sample_path
+
+    tokens = tmp_path / "S004R04.bctok"
+    assert main(["encode", str(sample_path()), "-o", str(tokens), "--codec", weights,
+                 "--picks", "C3..", "C4..", "--device", "cpu"]) == 0
+    assert "; 30 annotations kept; 62 channels not picked" in capsys.readouterr().out
+    original = mne.io.read_raw(sample_path(), verbose="error")
+    for name in ("decoded_raw.fif", "decoded.edf"):
+        assert main(["decode", str(tokens), "-o", str(tmp_path / name), "--device",
+                     "cpu"]) == 0
+        decoded = mne.io.read_raw(tmp_path / name, verbose="error")
+        assert decoded.ch_names == ["C3..", "C4.."]
+        assert len(decoded.annotations) == 30
+        assert list(decoded.annotations.description) == list(original.annotations.description)
+        np.testing.assert_allclose(decoded.annotations.onset, original.annotations.onset,
+                                   atol=1e-3)
+        assert decoded.info["meas_date"] == original.info["meas_date"]
+
+
+def test_damaged_token_files(cli_tokens, weights, tmp_path, capsys):
+    from tokenfile_crafting import read_parts, write_token_file
+
+    source = cli_tokens[0]
+    flipped = bytearray(source.read_bytes())
+    flipped[-50] ^= 0x01
+    damaged = tmp_path / "flipped.bctok"
+    damaged.write_bytes(bytes(flipped))
+    out = tmp_path / "out_raw.fif"
+    err = _user_error(capsys, ["decode", str(damaged), "-o", str(out), "--codec", weights])
+    assert "flipped.bctok is damaged: checksum mismatch" in err and "Re-encode" in err
+    # A consistent checksum but an absurd length: refused before anything is allocated.
+    _, meta, tensors = read_parts(source)
+    huge = write_token_file(tmp_path / "huge.bctok", dict(meta, n_times=30_000_000), tensors)
+    err = _user_error(capsys, ["decode", str(huge), "-o", str(out), "--codec", weights])
+    assert re.search(r"huge.bctok is a damaged token file: n_times must be the length of a "
+                     r"recording that gives the 209 frames.*got 30000000", err)
+    for field, value in (("sfreq", 0.0), ("codec", None)):
+        bad = write_token_file(tmp_path / "bad.bctok", dict(meta, **{field: value}), tensors)
+        err = _user_error(capsys, ["decode", str(bad), "-o", str(out), "--codec", weights])
+        assert f"bad.bctok is a damaged token file: {field} must be" in err
+    truncated = tmp_path / "truncated.bctok"
+    truncated.write_bytes(source.read_bytes()[:1000])
+    err = _user_error(capsys, ["decode", str(truncated), "-o", str(out)])
+    assert "truncated.bctok is not an mne-biocodec token file (.bctok) or is damaged" in err
+    err = _user_error(capsys, ["decode", str(tmp_path / "gone.bctok"), "-o", str(out)])
+    assert "gone.bctok' does not exist" in err
+    assert not out.exists()
+
+
+def test_version_1_file_decodes_with_a_warning(cli_tokens, weights, tmp_path, capsys):
+    import warnings
+
+    from tokenfile_crafting import write_version_1
+
+    old = write_version_1(tmp_path / "old.bctok", cli_tokens[0])
+    out = tmp_path / "old_raw.fif"
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", RuntimeWarning)
+        assert main(["decode", str(old), "-o", str(out), "--codec", weights,
+                     "--device", "cpu"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith(f"warning: {old} is a version-1 token file: it has no checksum")
+    assert mne.io.read_raw_fif(out, verbose="error").n_times == 1600
+
+
+def test_unexpected_errors_print_one_line(cli_tokens, tmp_path, capsys, monkeypatch):
+    import mne_biocodec.tokenfile
+
+    def broken(path):
+        raise RuntimeError("something inside broke")
+
+    monkeypatch.setattr(mne_biocodec.tokenfile, "read_tokens", broken)
+    argv = ["decode", str(cli_tokens[0]), "-o", str(tmp_path / "x_raw.fif")]
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: RuntimeError: something inside broke\n")
+    assert "MNE_BIOCODEC_DEBUG=1" in err and "Traceback" not in err
+    monkeypatch.setenv("MNE_BIOCODEC_DEBUG", "1")
+    with pytest.raises(RuntimeError, match="something inside broke"):
+        main(argv)

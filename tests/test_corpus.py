@@ -11,7 +11,7 @@ import pytest
 from mne_biocodec.cli import main
 from mne_biocodec.corpus import (encode_corpus, find_recordings, make_local_cluster,
                                  read_manifest)
-from mne_biocodec.tokenfile import encode_raw, read_tokens
+from mne_biocodec.tokenfile import decode_to_raw, encode_raw, read_tokens
 
 EEGMMIDB = "MNE-eegbci-data/files/eegmmidb/1.0.0"
 KALUNGA = "MNE-ssvepexo-data/zenodo/2392979"
@@ -80,6 +80,13 @@ def test_corpus_equals_single_process_and_resumes(corpus_dir, client, default_co
         assert entry["n_channels"] == len(metadata["ch_names"])
         assert entry["duration"] == pytest.approx(raw.n_times / raw.info["sfreq"])
         assert metadata["extra"]["corpus_key"] == key
+        # The token files keep the recordings' annotations and measurement information.
+        assert metadata["format_version"] == 2
+        assert metadata["annotations"]["description"] == list(raw.annotations.description)
+        assert metadata["meas_date"] == raw.info["meas_date"].isoformat()
+        assert len(metadata["chs"]) == len(metadata["ch_names"])
+    assert len(read_tokens(store / "eegmmidb/S004R04_raw.bctok")[1]["annotations"]
+               ["onset"]) == 2
     assert entries["kalunga/subject03_run1_raw.fif"]["n_channels"] == 8  # stim left out
 
     # A rerun keeps the finished token files and tries the failed recording again.
@@ -143,6 +150,13 @@ def test_bids_root(corpus_dir, client, default_codec, tmp_path):
                             progress=False)
     assert summary.encoded == [found[0]["key"]], summary
     _same_codes(tmp_path / "store", found[0]["output"], expected, default_codec)
+    # What MNE-BIDS reads (subject, line frequency, annotations) comes back on decoding.
+    decoded = decode_to_raw(*read_tokens(tmp_path / "store" / found[0]["output"]),
+                            default_codec)
+    assert decoded.info["line_freq"] == expected.info["line_freq"]
+    assert dict(decoded.info["subject_info"]) == dict(expected.info["subject_info"])
+    assert list(decoded.annotations.description) == list(expected.annotations.description)
+    np.testing.assert_allclose(decoded.annotations.onset, expected.annotations.onset)
 
 
 def test_bad_arguments(tmp_path):
