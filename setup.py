@@ -20,7 +20,7 @@ setup(
     package_data={"mne_biocodec": ["pretrained/*.safetensors", "pretrained/*.json",
                                    "pretrained/*.md", "data/*.edf", "data/*.md",
                                    # MOABB pipeline files: a folder, not a package
-                                   "moabb/pipelines/*.py"]},
+                                   "moabb/pipeline_files/*.py"]},
     include_package_data=True,
     install_requires=[
         "numpy>=1.24",

@@ -64,7 +64,7 @@ def _coherence_ts(shrinkage):
 
     from mne_biocodec.moabb.pipelines import CoherenceMatrices
 
-    return make_pipeline(CoherenceMatrices(use_scale=True, normalize=True, shrinkage=shrinkage),
+    return make_pipeline(CoherenceMatrices(normalize=True, shrinkage=shrinkage),
                          TangentSpace(metric="riemann"))
 
 
@@ -87,18 +87,19 @@ def _score(pipeline, X, y, cv):
     return float(cross_val_score(pipeline, X, y, cv=cv, scoring="roc_auc").mean())
 
 
-def _spatial(tokens, codec, n_q):
-    from mne_biocodec.estimators.features import token_features
+def _coherence(tokens, codec, n_q):
+    """BioCodecTokenizer(output="coherence", n_q=n_q)'s matrices, from all-codebook tokens."""
+    from mne_biocodec.estimators.features import token_coherence
 
     # RVQ codes are greedy: the first n_q of 6 codebooks are the codes an n_q encoding gives
     sliced = dataclasses.replace(tokens, codes=tokens.codes[:, :, :n_q])
-    return token_features(sliced, codec, kind="spatial", log_scale=True)
+    return token_coherence(sliced, codec, scale=True)
 
 
 def _tokenizer(X, cache_dir, sfreq=160.0):
     from mne_biocodec import BioCodecTokenizer
 
-    return BioCodecTokenizer(sfreq=sfreq, output="spatial", cache=cache_dir).fit(X)
+    return BioCodecTokenizer(sfreq=sfreq, output="coherence", cache=cache_dir).fit(X)
 
 
 def _summary(per_subject, reference="TS+LR"):
@@ -140,7 +141,7 @@ def run_dev(cache_dir):
         cv = RepeatedStratifiedKFold(n_splits=5, n_repeats=10, random_state=0)
         dev["TS+LR"].append(_score(_ts_lr(), X, y, cv))
         for n_q, shrinkage in DEV_GRID:
-            feats = _spatial(tokens, tok.codec_, n_q)
+            feats = _coherence(tokens, tok.codec_, n_q)
             dev.setdefault(f"n_q={n_q} shrinkage={shrinkage}", []).append(
                 _score(_with_lr(_coherence_ts(shrinkage)), feats, y, cv))
         print(f"dev subject {subject}: {time.time() - t0:.0f} s", flush=True)
@@ -158,7 +159,7 @@ def run_dev(cache_dir):
         tokens = tok.encode(X)
         test["TS+LR"].append(_score(_ts_lr(), X, y, _moabb_folds()))
         for label, (n_q, shrinkage) in candidates.items():
-            feats = _spatial(tokens, tok.codec_, n_q)
+            feats = _coherence(tokens, tok.codec_, n_q)
             test.setdefault(f"{label}: n_q={n_q} shrinkage={shrinkage}", []).append(
                 _score(_with_lr(_coherence_ts(shrinkage)), feats, y, _moabb_folds()))
     test_summary = _summary(test)

@@ -56,9 +56,10 @@ print(meta.assign(label=y).groupby("label").size().to_dict())
 # :func:`~mne_biocodec.moabb.make_pipelines` builds the BioCodec pipelines and MOABB's
 # references the way MOABB's pipeline files build them. ``BioCodec+LR`` standardises the
 # spatial coherence of the channels' token embeddings and their log amplitude scales and
-# fits a logistic regression; ``BioCodec+TS+LR`` turns the same coherences, scaled by the
-# channels' relative amplitude, into matrices and classifies them in the tangent space, as
-# MOABB's TS+LR does with signal covariances.
+# fits a logistic regression; ``BioCodec+TS+LR`` takes the same coherences as
+# channel-by-channel matrices (the tokenizer's ``output="coherence"``), scaled by the
+# channels' relative amplitude, and classifies them in the tangent space, as MOABB's TS+LR
+# does with signal covariances.
 pipelines = make_pipelines("LeftRightImagery", sfreq=160.0,
                            names=["BioCodec+LR", "BioCodec+TS+LR", "TS+LR", "CSP+LDA"])
 for name, pipe in pipelines.items():

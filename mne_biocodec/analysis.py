@@ -16,7 +16,7 @@ from scipy.stats import entropy, pearsonr, spearmanr
 from .baselines import dct_codec_roundtrip
 from .codec.metrics import reconstruction_metrics
 from .estimators._input import resolve_input
-from .estimators.features import _embedding_streams
+from .estimators.features import code_vector_streams
 from .tokens import TokenSet, auto_batch_size, detokenize, tokenize
 
 __all__ = ["CodebookUsage", "codebook_usage", "codec_bits_per_sample", "Reconstruction",
@@ -481,7 +481,7 @@ def embedding_streams(tokens, codec):
         raise ValueError(f"codes (n_q={codes.shape[2]}, max {codes.max()}) do not fit this "
                          f"codec ({codec.n_q} codebooks of {codec.codebook_size}); use the "
                          "codec that produced them.")
-    return _embedding_streams(codes, codec)
+    return code_vector_streams(codes, codec)
 
 
 _SIMILARITIES = ("correlation", "cosine")

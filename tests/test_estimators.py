@@ -1,5 +1,6 @@
 """BioCodecTokenizer and BioCodecClassifier on real motor-imagery EEG."""
 
+import dataclasses
 import pickle
 import re
 
@@ -315,6 +316,41 @@ def small_tokenizer(small_epochs, default_codec):
 @pytest.fixture(scope="module")
 def small_codes(small_tokenizer, small_epochs):
     return small_tokenizer.transform(small_epochs)
+
+
+def test_coherence_output_from_shared_tokens(small_epochs, small_tokenizer, small_codes):
+    tokens = small_tokenizer.encode(small_epochs)
+    n = len(SMALL_CHANNELS)
+    tok = clone(small_tokenizer).set_params(output="coherence").fit(small_epochs)
+    mats = tok.transform(small_epochs)
+    assert mats.shape == (12, n, n) and mats.dtype == np.float64
+    np.testing.assert_array_equal(tok.transform_tokens(tokens), mats)
+    np.testing.assert_array_equal(mats, np.swapaxes(mats, 1, 2))
+    scale = tokens.scale.reshape(12, n)
+    np.testing.assert_allclose(np.diagonal(mats, axis1=1, axis2=2), scale ** 2, rtol=1e-12)
+    # off the diagonal: the "spatial" coherences, scaled by the channels' robust scales
+    corr = tok.set_params(log_scale=False).transform_tokens(tokens)
+    np.testing.assert_allclose(corr * scale[:, :, None] * scale[:, None, :], mats, rtol=1e-12)
+    spatial = clone(tok).set_params(output="spatial", log_scale=True).fit(small_epochs)
+    upper = np.triu_indices(n, 1)
+    np.testing.assert_array_equal(spatial.transform_tokens(tokens),
+                                  np.concatenate([corr[:, upper[0], upper[1]],
+                                                  np.log10(scale)], axis=1).astype(np.float32))
+    np.testing.assert_array_equal(small_tokenizer.transform_tokens(tokens), small_codes)
+    assert np.linalg.eigvalsh(corr).min() > -1e-5
+    with pytest.raises(ValueError, match="output='coherence' returns 3-D matrices"):
+        tok.get_feature_names_out()
+    with pytest.raises(ValueError, match="output='coherence' compares channels"):
+        clone(tok).fit(small_epochs.copy().pick(["C3"]))
+    with pytest.raises(TypeError, match="tokens must be a TokenSet from encode"):
+        tok.transform_tokens(small_codes)
+    with pytest.raises(ValueError, match=r"must have shape \(n_epochs, 4, 6, n_frames\).*"
+                       r"got \(12, 4, 2, "):
+        tok.transform_tokens(dataclasses.replace(tokens, codes=tokens.codes[:, :, :2]))
+    bad = tokens.codes.astype(np.int64)
+    bad[0, 0, 0, 0] = 256
+    with pytest.raises(ValueError, match=r"must lie in 0..255.*got 0..256"):
+        tok.transform_tokens(dataclasses.replace(tokens, codes=bad))
 
 
 def test_reordered_epochs_follow_the_fitted_channels(small_epochs, small_tokenizer,

@@ -67,7 +67,10 @@ def test_offline_physionet_never_downloads(data_root, tmp_path):
 def test_pipeline_files_load_with_moabb():
     from moabb.pipelines.utils import generate_paradigms, parse_pipelines_from_directory
 
+    # no module of the package shadows the folder (pipelines.py did shadow pipelines/)
+    assert not (PIPELINES_DIR.parent / f"{PIPELINES_DIR.name}.py").exists()
     configs = parse_pipelines_from_directory(str(PIPELINES_DIR))
+    assert len(configs) == len(list(PIPELINES_DIR.glob("*.py"))) == 4
     names = {c["name"] for c in configs}
     assert names == {"BioCodec+LR", "BioCodec+TS+LR", "BioCodecClassifier", "BioCodec-FB+LR"}
     paradigms = generate_paradigms(configs)
@@ -103,32 +106,53 @@ def test_make_pipelines_and_inputs():
         make_pipelines("P300")
 
 
+def _flat_to_matrices(feats, n, shrinkage=0.01):
+    """The layout the flat "spatial" features had to be un-flattened from (the former
+    CoherenceMatrices(use_scale=True, normalize=True)): upper-triangle coherences, then
+    log10 scales."""
+    upper = np.triu_indices(n, 1)
+    feats = np.asarray(feats, dtype=np.float64)
+    mats = np.broadcast_to(np.eye(n), (len(feats), n, n)).copy()
+    mats[:, upper[0], upper[1]] = mats[:, upper[1], upper[0]] = feats[:, :len(upper[0])]
+    mats = (1.0 - shrinkage) * mats + shrinkage * np.eye(n)
+    scale = 10.0 ** feats[:, len(upper[0]):]
+    mats *= scale[:, :, None] * scale[:, None, :]
+    return mats / (np.trace(mats, axis1=1, axis2=2)[:, None, None] / n)
+
+
 def test_coherence_matrices_and_parameter_counts(lr_data, default_codec):
     from mne_biocodec import BioCodecTokenizer
 
     X, y = lr_data
     X = X[:12]
-    feats = BioCodecTokenizer(codec=default_codec, sfreq=160.0,
-                              output="spatial").fit_transform(X)
     n = len(CHANNELS)
-    assert feats.shape == (12, n * (n - 1) // 2 + n)
-    cm = CoherenceMatrices(use_scale=True).fit(feats)
+    tok = BioCodecTokenizer(codec=default_codec, sfreq=160.0, output="coherence").fit(X)
+    tokens = tok.encode(X)
+    scaled = tok.transform_tokens(tokens)
+    assert scaled.shape == (12, n, n)
+    cm = CoherenceMatrices().fit(scaled)
     assert cm.n_chans_ == n
-    mats = cm.transform(feats)
-    assert mats.shape == (12, n, n)
+    mats = cm.transform(scaled)
     np.testing.assert_allclose(mats, np.swapaxes(mats, 1, 2))
     assert np.linalg.eigvalsh(mats).min() > 0
-    corr = CoherenceMatrices().fit_transform(feats)  # scales present, unused
+    corr = CoherenceMatrices().fit_transform(tok.set_params(log_scale=False).transform_tokens(
+        tokens))
     np.testing.assert_allclose(np.diagonal(corr, axis1=1, axis2=2), 1.0)
-    np.testing.assert_allclose(CoherenceMatrices(log_scale=False).fit_transform(
-        feats[:, :n * (n - 1) // 2]), corr)
-    normed = CoherenceMatrices(use_scale=True, normalize=True).fit_transform(feats)
+    normed = CoherenceMatrices(normalize=True).fit_transform(scaled)
     np.testing.assert_allclose(np.trace(normed, axis1=1, axis2=2), n)
     np.testing.assert_allclose(normed / normed[:, :1, :1], mats / mats[:, :1, :1])
-    with pytest.raises(ValueError, match="not the output of BioCodecTokenizer"):
-        CoherenceMatrices().fit(feats[:, :-1])
-    with pytest.raises(ValueError, match="needs the log scales"):
-        CoherenceMatrices(log_scale=False, use_scale=True).fit(feats)
+    # BioCodec+TS+LR sees what it saw when the matrices were rebuilt from the flat features
+    flat = tok.set_params(output="spatial", log_scale=True).fit(X).transform_tokens(tokens)
+    np.testing.assert_allclose(normed, _flat_to_matrices(flat, n), rtol=1e-5, atol=1e-7)
+    with pytest.raises(ValueError, match=r"coherence matrices \(n_epochs, n_chans, n_chans\); "
+                       r"got shape \(12, 36\)"):
+        CoherenceMatrices().fit(flat)
+    with pytest.raises(ValueError, match=r"shape \(n_epochs, 8, 8\) as in fit; got \(12, 7, 7\)"):
+        cm.transform(scaled[:, 1:, 1:])
+    with pytest.raises(ValueError, match="positive diagonal"):
+        cm.transform(-scaled)
+    with pytest.raises(ValueError, match=r"shrinkage must be in \[0, 1\); got 1.5"):
+        CoherenceMatrices(shrinkage=1.5).fit(scaled)
 
     ts_lr = make_pipelines("imagery", names=["TS+LR"])["TS+LR"].fit(lr_data[0], lr_data[1])
     assert count_trainable_parameters(ts_lr) == n * (n + 1) // 2 + 1  # coef_ + intercept_
@@ -216,10 +240,13 @@ def test_cross_subject_folds_and_low_resource_curve(data_root, lr_paradigm, tmp_
         assert scores[metric].between(-1.0, 1.0).all()
     assert "Cohen's kappa" in cross["table"] and "n folds" in cross["table"]
 
-    low = run_low_resource("PhysionetMI", lr_paradigm, subjects=[1], pipelines=pipelines,
-                           n_per_class=(5, 10), n_perms=2, output_dir=tmp_path, verbose=False)
+    # BioCodec+TS+LR's head gets the tokenizer's coherence matrices of the shared tokens
+    low = run_low_resource("PhysionetMI", lr_paradigm, subjects=[1],
+                           pipelines=[*pipelines, "BioCodec+TS+LR"], n_per_class=(5, 10),
+                           n_perms=2, output_dir=tmp_path, verbose=False)
     rows = low["scores"]
-    assert len(rows) == 2 * 2 * 2  # pipelines x sizes x permutations
+    assert len(rows) == 3 * 2 * 2  # pipelines x sizes x permutations
+    assert rows["score"].between(0.0, 1.0).all()
     assert set(rows["n_train"]) == {10, 20}
     # the same splits for every pipeline: one fixed test set per permutation
     tests = rows.groupby("permutation")["test_trials"].nunique()

@@ -2,24 +2,92 @@
 
 import numpy as np
 
-__all__ = ["token_features", "token_feature_names", "FEATURE_KINDS"]
+__all__ = ["token_features", "token_feature_names", "token_coherence", "code_vector_streams",
+           "FEATURE_KINDS"]
 
 FEATURE_KINDS = ("spatial", "embedding", "histogram")
 
 
-def _codebook_vectors(codec, n_q):
-    """Code vectors ``(n_q, codebook_size, codebook_dim)`` of the first ``n_q`` codebooks."""
-    return np.stack([layer._codebook.embed.detach().cpu().numpy()
-                     for layer in codec.quantizer.layers[:n_q]])
-
-
-def _embedding_streams(codes, codec):
-    """Summed code vectors ``(n_epochs, n_chans, n_frames, codebook_dim)`` (the latent each
-    channel's tokens stand for, in the codebooks' 16-d space)."""
+def _code_vectors(codes, codec):
+    """The code vector of every token: ``(n_epochs, n_chans, n_q, n_frames, codebook_dim)``."""
     n_q = codes.shape[2]
-    vectors = _codebook_vectors(codec, n_q)
-    emb = vectors[np.arange(n_q)[None, None, :, None], codes.astype(np.int64)]
-    return emb.sum(axis=2)
+    vectors = codec.codebook_vectors(n_q).cpu().numpy()  # (n_q, codebook_size, codebook_dim)
+    return vectors[np.arange(n_q)[None, None, :, None], codes.astype(np.int64)]
+
+
+def code_vector_streams(codes, codec):
+    """The latent each channel's tokens stand for, in the codebooks' space.
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (n_epochs, n_chans, n_q, n_frames)
+        Tokens.
+    codec : BioCodec
+        The codec that produced them.
+
+    Returns
+    -------
+    streams : ndarray of float32, shape (n_epochs, n_chans, n_frames, codebook_dim)
+        Per frame, the sum over codebooks of the code vectors.
+
+    See Also
+    --------
+    mne_biocodec.analysis.embedding_streams : The same from a TokenSet, with the codes checked
+        against the codec.
+    """
+    return _code_vectors(np.asarray(codes), codec).sum(axis=2)
+
+
+def _stream_correlation(codes, codec):
+    """Channel-by-channel correlation ``(n_epochs, n_chans, n_chans)`` of the embedding streams.
+
+    Exactly symmetric with a unit diagonal, also for a channel whose stream is constant (its
+    correlations are 0): what the upper triangle holds is what ``"spatial"`` features are.
+    """
+    n_epochs, n_chans = codes.shape[:2]
+    streams = code_vector_streams(codes, codec).reshape(n_epochs, n_chans, -1)
+    streams = streams - streams.mean(axis=-1, keepdims=True)
+    cov = np.einsum("ect,eft->ecf", streams, streams)
+    norm = np.sqrt(np.einsum("ecc->ec", cov)) + 1e-12
+    corr = cov / (norm[:, :, None] * norm[:, None, :])
+    upper = np.triu_indices(n_chans, 1)
+    corr[:, upper[1], upper[0]] = corr[:, upper[0], upper[1]]
+    corr[:, np.arange(n_chans), np.arange(n_chans)] = 1.0
+    return corr
+
+
+def token_coherence(tokens, codec, scale=True):
+    """Channel-by-channel token coherence matrices of a :class:`~mne_biocodec.tokens.TokenSet`.
+
+    Parameters
+    ----------
+    tokens : TokenSet
+        Tokens of ``n_epochs`` epochs.
+    codec : BioCodec
+        The codec that produced them (its codebooks embed the codes).
+    scale : bool, default=True
+        Multiply row ``i`` and column ``i`` by channel ``i``'s robust scale (IQR in
+        microvolts, what the epoch was divided by before encoding), as a covariance carries
+        the channels' standard deviations: the matrices then hold the channels' power, which
+        the amplitude-normalised tokens do not. False keeps the correlations.
+
+    Returns
+    -------
+    matrices : ndarray of float64, shape (n_epochs, n_chans, n_chans)
+        Symmetric positive semi-definite. Without ``scale``, the correlation over frames and
+        embedding dimensions of the channels' summed code-vector streams (the
+        codebook-embedding coherence of the BioCodec paper; unit diagonal, off-diagonal
+        entries are the ``"spatial"`` features of :func:`token_features`); with it, the
+        diagonal holds the squared scales.
+    """
+    codes = np.asarray(tokens.codes)
+    n_epochs, n_chans = codes.shape[:2]
+    # float64: these matrices go to eigen-decompositions (pyRiemann works in float64)
+    matrices = _stream_correlation(codes, codec).astype(np.float64)
+    if scale:
+        scales = np.asarray(tokens.scale, dtype=np.float64).reshape(n_epochs, n_chans)
+        matrices *= scales[:, :, None] * scales[:, None, :]
+    return matrices
 
 
 def token_features(tokens, codec, kind="spatial", log_scale=True):
@@ -35,7 +103,8 @@ def token_features(tokens, codec, kind="spatial", log_scale=True):
         ``"spatial"``: for every pair of channels, the correlation over frames and embedding
         dimensions of their summed code-vector streams (the codebook-embedding coherence of
         the BioCodec paper), ``n_chans * (n_chans - 1) / 2`` values: the spatial structure
-        that motor-imagery decoding relies on, which per-channel statistics miss.
+        that motor-imagery decoding relies on, which per-channel statistics miss (the same
+        values as matrices: :func:`token_coherence`).
         ``"embedding"``: per channel and codebook, the mean and the standard deviation over
         frames of the code vectors (``2 * codebook_dim`` values). ``"histogram"``: per
         channel and codebook, the fraction of frames using each code.
@@ -51,16 +120,10 @@ def token_features(tokens, codec, kind="spatial", log_scale=True):
     codes = np.asarray(tokens.codes)
     n_epochs, n_chans, n_q, n_frames = codes.shape
     if kind == "spatial":
-        streams = _embedding_streams(codes, codec).reshape(n_epochs, n_chans, -1)
-        streams = streams - streams.mean(axis=-1, keepdims=True)
-        cov = np.einsum("ect,eft->ecf", streams, streams)
-        norm = np.sqrt(np.einsum("ecc->ec", cov)) + 1e-12
-        corr = cov / (norm[:, :, None] * norm[:, None, :])
         upper = np.triu_indices(n_chans, 1)
-        feats = corr[:, upper[0], upper[1]]
+        feats = _stream_correlation(codes, codec)[:, upper[0], upper[1]]
     elif kind == "embedding":
-        vectors = _codebook_vectors(codec, n_q)  # (n_q, K, D)
-        emb = vectors[np.arange(n_q)[None, None, :, None], codes.astype(np.int64)]
+        emb = _code_vectors(codes, codec)
         feats = np.concatenate([emb.mean(axis=3), emb.std(axis=3)], axis=-1)
     elif kind == "histogram":
         size = codec.codebook_size
@@ -69,7 +132,8 @@ def token_features(tokens, codec, kind="spatial", log_scale=True):
         counts = np.bincount((flat + offsets).ravel(), minlength=len(flat) * size)
         feats = counts.reshape(n_epochs, n_chans, n_q, size) / float(n_frames)
     else:
-        raise ValueError(f"kind must be one of {FEATURE_KINDS}; got {kind!r}.")
+        raise ValueError(f"kind must be one of {FEATURE_KINDS}; got {kind!r}. For "
+                         "channel-by-channel matrices use token_coherence.")
     feats = feats.reshape(n_epochs, -1)
     if log_scale:
         feats = np.concatenate([feats, np.log10(tokens.scale.reshape(n_epochs, n_chans))],

@@ -12,11 +12,11 @@ from ..codec import BioCodec, load_codec
 from ..preprocessing import check_sfreq, check_signal_array
 from ..tokens import TokenSet, detokenize, prepare_signals, tokenize
 from ._input import check_not_bool, is_epochs, resolve_input
-from .features import token_feature_names, token_features
+from .features import token_coherence, token_feature_names, token_features
 
 __all__ = ["BioCodecTokenizer"]
 
-OUTPUTS = ("auto", "spatial", "embedding", "histogram", "codes")
+OUTPUTS = ("auto", "spatial", "embedding", "histogram", "coherence", "codes")
 
 
 def _load(codec, device):
@@ -38,18 +38,24 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         A shipped codec name, a codec file/folder, or a codec object.
     n_q : int | None, default=None
         Codebooks used (the bitrate: 1000 bit/s per channel at 6 for EEG); all when None.
-    output : {"auto", "spatial", "embedding", "histogram", "codes"}, default="auto"
+    output : {"auto", "spatial", "embedding", "histogram", "coherence", "codes"}, \
+            default="auto"
         What :meth:`transform` returns. ``"auto"``: ``"spatial"`` for multichannel input,
         ``"embedding"`` for single-channel input. ``"spatial"`` (2-D): for each pair of channels the
         correlation of their code-vector streams (the paper's codebook-embedding coherence),
         plus each channel's log robust scale. ``"embedding"`` (2-D): per channel and codebook the
         mean and standard deviation over frames of the 16-d code vectors, plus each channel's
         log robust scale. ``"histogram"`` (2-D): per channel and codebook the fraction of
-        frames using each code, plus the log scales. ``"codes"`` (4-D): the integer tokens
+        frames using each code, plus the log scales. ``"coherence"`` (3-D): the same
+        correlations as ``"spatial"`` as symmetric matrices ``(n_epochs, n_chans, n_chans)``
+        with a unit diagonal, rows and columns multiplied by the channels' robust scales
+        when ``log_scale`` (covariance-like, for Riemannian tools: see
+        :class:`~mne_biocodec.moabb.CoherenceMatrices`). ``"codes"`` (4-D): the integer tokens
         ``(n_epochs, n_chans, n_q, n_frames)``, uint8 for codebooks of at most 256 entries.
     log_scale : bool, default=True
-        Include each channel's log10 robust scale in the 2-D features (the codec sees
-        amplitude-normalised input, so this is where absolute power lives).
+        Include each channel's log10 robust scale in the 2-D features, or its robust scale
+        in the ``"coherence"`` matrices (the codec sees amplitude-normalised input, so this is
+        where absolute power lives).
     sfreq : float | None, default=None
         Sampling rate of array input in Hz, between 1 Hz and 1 MHz (taken from ``mne.Epochs``
         input).
@@ -189,10 +195,10 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         self.ch_names_ = ch_names
         if self.output == "auto":
             self.output_ = "spatial" if self.n_chans_ > 1 else "embedding"
-        elif self.output == "spatial" and self.n_chans_ < 2:
+        elif self.output in ("spatial", "coherence") and self.n_chans_ < 2:
             raise ValueError(
-                "output='spatial' compares channels and needs at least 2; got 1 channel. Use "
-                "output='embedding' (or 'auto') for single-channel data."
+                f"output={self.output!r} compares channels and needs at least 2; got 1 channel. "
+                "Use output='embedding' (or 'auto') for single-channel data."
             )
         else:
             self.output_ = self.output
@@ -268,13 +274,47 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         Returns
         -------
         Xt : ndarray
-            ``(n_epochs, n_features)`` float32 features for ``output="embedding"`` or
-            ``"histogram"``; ``(n_epochs, n_chans, n_q, n_frames)`` codes for
-            ``output="codes"``.
+            ``(n_epochs, n_features)`` float32 features for ``output`` "spatial",
+            "embedding" or "histogram"; ``(n_epochs, n_chans, n_chans)`` float64 matrices for
+            "coherence"; ``(n_epochs, n_chans, n_q, n_frames)`` codes for "codes".
         """
-        tokens = self.encode(X)
+        return self.transform_tokens(self.encode(X))
+
+    def transform_tokens(self, tokens):
+        """What :meth:`transform` returns, from tokens that :meth:`encode` returned.
+
+        ``transform(X)`` is ``transform_tokens(encode(X))``: tokenise once, then derive
+        several outputs, or the output of clones with another ``output`` or ``log_scale``.
+
+        Parameters
+        ----------
+        tokens : TokenSet
+            Tokens of this codec: ``n_chans_`` channels and ``n_q_`` codebooks.
+
+        Returns
+        -------
+        Xt : ndarray
+            As :meth:`transform` returns.
+        """
+        check_is_fitted(self, "codec_")
+        if not isinstance(tokens, TokenSet):
+            raise TypeError(f"tokens must be a TokenSet from encode(); got "
+                            f"{type(tokens).__name__}. Use transform for signals.")
+        codes = np.asarray(tokens.codes)
+        if codes.ndim != 4 or codes.shape[1:3] != (self.n_chans_, self.n_q_):
+            raise ValueError(
+                f"tokens.codes must have shape (n_epochs, {self.n_chans_}, {self.n_q_}, "
+                f"n_frames) (the fitted channels and n_q); got {codes.shape}. Encode with "
+                "this tokenizer, or one with the same n_q, and the fitted channels.")
+        if codes.size and (codes.min() < 0 or codes.max() >= self.codec_.codebook_size):
+            raise ValueError(
+                f"tokens.codes must lie in 0..{self.codec_.codebook_size - 1} (this codec's "
+                f"codebooks); got {codes.min()}..{codes.max()}. Use the codec that produced "
+                "them.")
         if self.output_ == "codes":
             return tokens.codes
+        if self.output_ == "coherence":
+            return token_coherence(tokens, self.codec_, scale=self.log_scale)
         return token_features(tokens, self.codec_, kind=self.output_, log_scale=self.log_scale)
 
     def inverse_transform(self, X):
@@ -323,9 +363,10 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         names : ndarray of str
         """
         check_is_fitted(self, "codec_")
-        if self.output_ == "codes":
+        if self.output_ in ("codes", "coherence"):
+            what = "4-D tokens" if self.output_ == "codes" else "3-D matrices"
             raise ValueError(
-                "output='codes' returns 4-D tokens, which have no feature names. Use "
+                f"output={self.output_!r} returns {what}, which have no feature names. Use "
                 "output='spatial', 'embedding' or 'histogram' for 2-D features."
             )
         ch_names = input_features or self.ch_names_ or [f"ch{i}" for i in range(self.n_chans_)]

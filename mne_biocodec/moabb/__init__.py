@@ -9,20 +9,23 @@
   (balanced accuracy, Cohen's kappa, weighted F1) and a learning curve in training trials
   per class.
 
-The folder ``pipelines/`` next to this module holds the same pipelines as MOABB pipeline
-files (``PIPELINE = {...}``), for ``moabb.benchmark(pipelines=PIPELINES_DIR)``.
+The folder ``pipeline_files/`` next to this module (:data:`PIPELINES_DIR`) holds the same
+pipelines as MOABB pipeline files (``PIPELINE = {...}``), for
+``moabb.benchmark(pipelines=PIPELINES_DIR)``.
 """
 
 from pathlib import Path
 
-from .benchmark import codec_training_subjects, resolve_dataset, resolve_paradigm, run_benchmark
+from ._common import codec_training_subjects, resolve_dataset, resolve_paradigm
+from .benchmark import run_benchmark
 from .datasets import OfflinePhysionetMI
 from .pipelines import (CoherenceMatrices, count_trainable_parameters, make_pipelines,
                         pipeline_input)
 from .protocols import run_cross_subject, run_low_resource, score_predictions
 
+# Not named pipelines/: the module pipelines.py would shadow it.
 #: Folder of MOABB pipeline files (``*.py`` defining ``PIPELINE``) for the BioCodec pipelines.
-PIPELINES_DIR = Path(__file__).parent / "pipelines"
+PIPELINES_DIR = Path(__file__).parent / "pipeline_files"
 
 __all__ = ["OfflinePhysionetMI", "make_pipelines", "pipeline_input",
            "count_trainable_parameters", "CoherenceMatrices", "run_benchmark",

@@ -12,6 +12,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["make_pipelines", "pipeline_config", "pipeline_input", "count_trainable_parameters",
            "CoherenceMatrices", "PARADIGM_FAMILIES", "CODEC_SFREQ"]
@@ -29,52 +30,71 @@ PARADIGM_FAMILIES = {
 
 
 class CoherenceMatrices(TransformerMixin, BaseEstimator):
-    """Rebuild channel-by-channel matrices from BioCodec's spatial token features.
+    """Regularise BioCodec's token coherence matrices for Riemannian tools.
 
-    :class:`~mne_biocodec.BioCodecTokenizer` with ``output="spatial"`` returns, per epoch, the
-    upper triangle of the correlation between the channels' code-embedding streams (and, with
-    ``log_scale=True``, each channel's log10 robust scale). This transformer puts them back
-    into symmetric positive-definite matrices ``(n_epochs, n_chans, n_chans)`` so that
+    :class:`~mne_biocodec.BioCodecTokenizer` with ``output="coherence"`` returns, per epoch,
+    the correlation matrix of the channels' code-embedding streams, with ``log_scale=True``
+    (the default) scaled by the channels' robust scales as a covariance is by the standard
+    deviations. This transformer shrinks each matrix toward its diagonal, so that it is
+    positive definite, and optionally removes the epoch's overall amplitude, so that
     Riemannian tools (:class:`pyriemann.tangentspace.TangentSpace`) can follow, as they follow
     signal covariances in MOABB's tangent-space pipelines.
 
     Parameters
     ----------
-    log_scale : bool, default=True
-        Whether the features end with the channels' log scales, as the tokenizer's
-        ``log_scale`` (the feature count alone cannot tell: ``n`` channels with scales give
-        as many features as ``n + 1`` channels without).
-    use_scale : bool, default=False
-        Multiply rows and columns by the channels' robust scales (needs ``log_scale``),
-        giving covariance-like matrices that carry band power; False keeps correlations.
     normalize : bool, default=False
-        Divide each matrix by its mean diagonal (trace / n_chans): with ``use_scale``, the
+        Divide each matrix by its mean diagonal (trace / n_chans): with scaled matrices, the
         channels' relative power stays and the epoch's overall amplitude goes.
     shrinkage : float, default=0.01
-        Weight of the identity mixed into each correlation, ``(1 - s) R + s I``: a
-        correlation of token streams can be rank-deficient for short epochs.
+        Weight of the diagonal mixed into each matrix, ``(1 - s) C + s diag(C)`` (for a
+        correlation, ``(1 - s) R + s I``): a correlation of token streams can be
+        rank-deficient for short epochs.
 
     Attributes
     ----------
     n_chans_ : int
-        Channels, found from the feature count in ``fit``.
+        Channels (the matrices' size) seen in ``fit``.
     n_features_in_ : int
-        Features per epoch seen in ``fit``.
+        Same as ``n_chans_`` (the input is 3-D).
+
+    See Also
+    --------
+    mne_biocodec.estimators.features.token_coherence : The matrices, from tokens.
     """
 
-    def __init__(self, log_scale=True, use_scale=False, normalize=False, shrinkage=0.01):
-        self.log_scale = log_scale
-        self.use_scale = use_scale
+    def __init__(self, normalize=False, shrinkage=0.01):
         self.normalize = normalize
         self.shrinkage = shrinkage
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def _check_matrices(self, X, n_chans=None):
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 3 or X.shape[1] != X.shape[2] or X.shape[1] < 1:
+            raise ValueError(
+                f"X must be token coherence matrices (n_epochs, n_chans, n_chans); got shape "
+                f"{X.shape}. Use BioCodecTokenizer(output='coherence') before this step.")
+        if n_chans is not None and X.shape[1] != n_chans:
+            raise ValueError(f"X must have shape (n_epochs, {n_chans}, {n_chans}) as in fit; "
+                             f"got {X.shape}. Tokenise the channels seen in fit.")
+        if not np.isfinite(X).all() or (np.diagonal(X, axis1=1, axis2=2) <= 0).any():
+            raise ValueError("X must hold finite matrices with a positive diagonal, as token "
+                             "coherence matrices have; got non-finite values or a non-positive "
+                             "diagonal entry. Pass BioCodecTokenizer(output='coherence')'s "
+                             "output.")
+        return X
+
     def fit(self, X, y=None):
-        """Find the channel count from the feature count.
+        """Record the matrices' size.
 
         Parameters
         ----------
-        X : ndarray, shape (n_epochs, n_features)
-            Spatial token features.
+        X : ndarray, shape (n_epochs, n_chans, n_chans)
+            Token coherence matrices.
         y : None
             Ignored.
 
@@ -82,46 +102,33 @@ class CoherenceMatrices(TransformerMixin, BaseEstimator):
         -------
         self : CoherenceMatrices
         """
-        X = np.asarray(X)
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D spatial token features (n_epochs, n_features); "
-                             f"got shape {X.shape}. Use BioCodecTokenizer(output='spatial').")
         if not 0.0 <= float(self.shrinkage) < 1.0:
             raise ValueError(f"shrinkage must be in [0, 1); got {self.shrinkage}.")
-        if self.use_scale and not self.log_scale:
-            raise ValueError("use_scale=True needs the log scales: make the features with "
-                             "BioCodecTokenizer(output='spatial', log_scale=True) and set "
-                             "log_scale=True.")
-        # n (n - 1) / 2 coherences, plus n log scales: n (n + 1) / 2 features
-        n_features = X.shape[1]
-        n = int(round((np.sqrt(1 + 8 * n_features) + (-1 if self.log_scale else 1)) / 2))
-        if n < 2 or n * (n - 1) // 2 + (n if self.log_scale else 0) != n_features:
-            raise ValueError(
-                f"{n_features} features are not the output of BioCodecTokenizer("
-                f"output='spatial', log_scale={self.log_scale}): expected n (n - 1) / 2 "
-                "coherences" + (" + n log scales" if self.log_scale else "")
-                + " for n channels. Check log_scale.")
-        self.n_features_in_ = n_features
-        self.n_chans_ = n
+        self.n_chans_ = self._check_matrices(X).shape[1]
+        self.n_features_in_ = self.n_chans_
         return self
 
     def transform(self, X):
-        """SPD matrices ``(n_epochs, n_chans, n_chans)`` from spatial token features."""
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X must have shape (n_epochs, {self.n_features_in_}); got "
-                             f"{X.shape}.")
-        n = self.n_chans_
-        upper = np.triu_indices(n, 1)
-        mats = np.broadcast_to(np.eye(n), (len(X), n, n)).copy()
-        mats[:, upper[0], upper[1]] = X[:, :len(upper[0])]
-        mats[:, upper[1], upper[0]] = X[:, :len(upper[0])]
-        mats = (1.0 - self.shrinkage) * mats + self.shrinkage * np.eye(n)
-        if self.use_scale:
-            scale = 10.0 ** X[:, len(upper[0]):]
-            mats *= scale[:, :, None] * scale[:, None, :]
+        """Shrunk (and normalised) matrices.
+
+        Parameters
+        ----------
+        X : ndarray, shape (n_epochs, n_chans, n_chans)
+            Token coherence matrices.
+
+        Returns
+        -------
+        matrices : ndarray of float64, shape (n_epochs, n_chans, n_chans)
+            Symmetric positive definite for token coherence matrices (positive
+            semi-definite) and ``shrinkage > 0``.
+        """
+        check_is_fitted(self, "n_chans_")
+        X = self._check_matrices(X, self.n_chans_)
+        diag = np.arange(self.n_chans_)
+        mats = (1.0 - self.shrinkage) * X
+        mats[:, diag, diag] += self.shrinkage * X[:, diag, diag]
         if self.normalize:
-            mats /= np.trace(mats, axis1=1, axis2=2)[:, None, None] / n
+            mats /= np.trace(mats, axis1=1, axis2=2)[:, None, None] / self.n_chans_
         return mats
 
 
@@ -156,8 +163,8 @@ def _biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params, rand
         # Token coherence scaled by the channels' relative power, in the tangent space,
         # MOABB's TS+LR head.
         "BioCodec+TS+LR": Pipeline([
-            ("tokens", _tokenizer(codec, sfreq, cache_dir, output="spatial")),
-            ("coherence", CoherenceMatrices(use_scale=True, normalize=True)),
+            ("tokens", _tokenizer(codec, sfreq, cache_dir, output="coherence")),
+            ("coherence", CoherenceMatrices(normalize=True)),
             ("ts", TangentSpace(metric="riemann")),
             ("lr", LogisticRegression(C=1.0)),
         ]),
@@ -272,8 +279,8 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
 def pipeline_config(name, paradigms, sfreq=CODEC_SFREQ):
     """A MOABB pipeline-file entry ``{"name", "paradigms", "pipeline"}`` for a BioCodec pipeline.
 
-    The files in ``mne_biocodec/moabb/pipelines/`` call this to define ``PIPELINE``, the
-    variable :func:`moabb.pipelines.utils.parse_pipelines_from_directory` reads from ``.py``
+    The files of :data:`~mne_biocodec.moabb.PIPELINES_DIR` call this to define ``PIPELINE``,
+    the variable :func:`moabb.pipelines.utils.parse_pipelines_from_directory` reads from ``.py``
     files (YAML files cannot build skorch estimators with their optimisers and callbacks).
 
     Parameters

@@ -19,10 +19,9 @@ import time
 
 import numpy as np
 
-from .benchmark import (_chance, _class_names, _load, _metric, _offline_environment,
-                        _printer, _run_config, _split_by_input, _stem, codec_note,
-                        dataset_sfreq, resolve_dataset, resolve_paradigm)
-from .pipelines import count_trainable_parameters, make_pipelines
+from ._common import (chance_level, codec_note, group_pipelines, load_data, make_logger,
+                      metric_for, metric_label, resolve_run, result_stem, run_config)
+from .pipelines import count_trainable_parameters
 from .report import markdown_table, plot_learning_curve, plot_scores, summarize, write_report
 
 __all__ = ["run_cross_subject", "run_low_resource", "score_predictions", "LOW_RESOURCE_PIPELINES"]
@@ -75,7 +74,6 @@ class _Inputs:
         from sklearn.pipeline import Pipeline
 
         from ..estimators import BioCodecTokenizer
-        from ..estimators.features import token_features
 
         X = self.data[kind][0]
         first = pipe.steps[0][1] if isinstance(pipe, Pipeline) else None
@@ -87,14 +85,7 @@ class _Inputs:
             t0 = time.time()
             self._tokens[key] = tokenizer.encode(X)
             self.log(f"  tokenised {len(X)} epochs once ({time.time() - t0:.0f} s)")
-        tokens = self._tokens[key]
-        # The tokenizer's transform(X) is these features of encode(X).
-        if tokenizer.output_ == "codes":
-            features = tokens.codes
-        else:
-            features = token_features(tokens, tokenizer.codec_, kind=tokenizer.output_,
-                                      log_scale=tokenizer.log_scale)
-        return features, pipe[1:]
+        return tokenizer.transform_tokens(self._tokens[key]), pipe[1:]
 
 
 def _index(X, idx):
@@ -103,21 +94,14 @@ def _index(X, idx):
 
 def _prepare(dataset, paradigm, subjects, pipelines, cache_dir, classifier_params,
              random_state, log, n_classes=None, events=None):
-    _offline_environment()
-    ds = resolve_dataset(dataset, subjects)
-    par = resolve_paradigm(paradigm, ds, n_classes=n_classes, events=events)
-    sfreq = dataset_sfreq(ds, par)
-    names = list(pipelines) if pipelines is not None else None
-    if isinstance(pipelines, dict):
-        pipes = pipelines
-    else:
-        pipes = make_pipelines(type(par).__name__, sfreq, cache_dir=cache_dir, names=names,
-                               classifier_params=classifier_params, random_state=random_state)
-    class_names = _class_names(par, ds)
-    groups = _split_by_input(pipes, class_names, log)
+    """The run (see ``group_pipelines``) and all subjects' data per pipeline input."""
+    ds, par = resolve_run(dataset, paradigm, subjects, n_classes=n_classes, events=events)
+    sfreq, pipes, class_names, groups = group_pipelines(
+        pipelines, ds, par, cache_dir=cache_dir, classifier_params=classifier_params,
+        random_state=random_state, log=log)
     data = {}
     for kind in groups:
-        X, y, meta = _load(par, ds, ds.subject_list, kind)
+        X, y, meta = load_data(par, ds, ds.subject_list, kind)
         data[kind] = (X, np.asarray(y), meta.reset_index(drop=True))
     ys = [d[1] for d in data.values()]
     if any(len(v) != len(ys[0]) or np.any(v != ys[0]) for v in ys[1:]):
@@ -166,7 +150,7 @@ def run_cross_subject(dataset="PhysionetMI", paradigm="LeftRightImagery", subjec
     from sklearn.base import clone
     from sklearn.model_selection import GroupKFold
 
-    log = _printer(verbose)
+    log = make_logger(verbose)
     ds, par, sfreq, pipes, class_names, groups, data = _prepare(
         dataset, paradigm, subjects, pipelines, cache_dir, classifier_params, random_state, log,
         n_classes, events)
@@ -204,32 +188,26 @@ def run_cross_subject(dataset="PhysionetMI", paradigm="LeftRightImagery", subjec
                if m in scores]
     summary = pd.concat({m: summarize(scores, value=m, n_params=n_params) for m in metrics},
                         names=["metric"]).reorder_levels([1, 0])
-    stem = _stem(ds, par, "cross-subject-folds", len(class_names))
+    stem = result_stem(ds, par, "cross-subject-folds", len(class_names))
     title = f"{stem}: {n_splits} subject folds"
     table = "\n".join(
         markdown_table(summary.xs(m, level="metric").sort_values("mean", ascending=False),
-                       _label(m), title=f"{title} — {_label(m)}", count="n folds")
+                       metric_label(m), title=f"{title} — {metric_label(m)}", count="n folds")
         for m in metrics)
     table += f"\nOurs: {ds.code} subjects {ds.subject_list}; mean ± std over folds. " \
         f"{codec_note(ds)}\n"
-    config = _run_config(ds, par, "cross-subject-folds", sfreq, class_names, cache_dir,
-                         {"n_splits": n_splits, "folds": [sorted(set(subjects_all[t].tolist()))
-                                                          for _, t in folds],
-                          "classifier_params": classifier_params or {},
-                          "pipelines": {n: repr(p) for n, p in pipes.items()},
-                          "wall_time_s": round(time.time() - t_start, 1)})
+    config = run_config(ds, par, "cross-subject-folds", sfreq, class_names, cache_dir,
+                        {"n_splits": n_splits, "folds": [sorted(set(subjects_all[t].tolist()))
+                                                         for _, t in folds],
+                         "classifier_params": classifier_params or {},
+                         "pipelines": {n: repr(p) for n, p in pipes.items()},
+                         "wall_time_s": round(time.time() - t_start, 1)})
     fig = plot_scores(scores, "balanced accuracy (per test fold)", value="balanced_accuracy",
                       chance=1.0 / len(class_names), title=title)
     paths = write_report(output_dir, stem, scores, summary, config, table, fig)
     log(table)
     return {"scores": scores, "summary": summary, "table": table, "paths": paths,
             "config": config}
-
-
-def _label(metric):
-    from .benchmark import METRIC_LABELS
-
-    return METRIC_LABELS.get(metric, metric)
 
 
 def run_low_resource(dataset="PhysionetMI", paradigm="LeftRightImagery", subjects=None,
@@ -277,14 +255,14 @@ def run_low_resource(dataset="PhysionetMI", paradigm="LeftRightImagery", subject
     from sklearn.base import clone
     from sklearn.metrics import get_scorer
 
-    log = _printer(verbose)
+    log = make_logger(verbose)
     sizes = [int(n) for n in n_per_class]
     if not sizes or any(b <= a for a, b in zip(sizes, sizes[1:])) or sizes[0] < 1:
         raise ValueError(f"n_per_class must be positive and increasing; got {n_per_class}.")
     ds, par, sfreq, pipes, class_names, groups, data = _prepare(
         dataset, paradigm, subjects, pipelines, cache_dir, classifier_params, random_state, log,
         n_classes, events)
-    scoring, metric = _metric(par)
+    scoring, metric = metric_for(par)
     scorer = get_scorer(scoring)
     meta = next(iter(data.values()))[2]
     y_all = next(iter(data.values()))[1]
@@ -332,18 +310,18 @@ def run_low_resource(dataset="PhysionetMI", paradigm="LeftRightImagery", subject
         ["score", "balanced_accuracy"]].mean()
     summary = summarize(per_subject, group=["pipeline", "n_per_class"])
     summary = summary.sort_index()
-    stem = _stem(ds, par, "low-resource", len(class_names))
+    stem = result_stem(ds, par, "low-resource", len(class_names))
     table = markdown_table(summary, metric, title=f"{stem}: {metric} vs training trials per "
                            "class", notes=[
                                f"Ours: {ds.code} subjects {ds.subject_list}; per subject the mean "
                                f"over {n_perms} permutations (test {test_size:.0%} of the trials),"
                                " then mean ± std over subjects. " + codec_note(ds)])
-    config = _run_config(ds, par, "low-resource", sfreq, class_names, cache_dir,
-                         {"n_per_class": sizes, "n_perms": n_perms, "test_size": test_size,
-                          "metric": scoring, "classifier_params": classifier_params or {},
-                          "pipelines": {n: repr(p) for n, p in pipes.items()},
-                          "wall_time_s": round(time.time() - t_start, 1)})
-    fig = plot_learning_curve(per_subject, metric, chance=_chance(scoring, len(class_names)),
+    config = run_config(ds, par, "low-resource", sfreq, class_names, cache_dir,
+                        {"n_per_class": sizes, "n_perms": n_perms, "test_size": test_size,
+                         "metric": scoring, "classifier_params": classifier_params or {},
+                         "pipelines": {n: repr(p) for n, p in pipes.items()},
+                         "wall_time_s": round(time.time() - t_start, 1)})
+    fig = plot_learning_curve(per_subject, metric, chance=chance_level(scoring, len(class_names)),
                               title=f"{stem}")
     paths = write_report(output_dir, stem, scores, summary, config, table, fig)
     log(table)
