@@ -1,7 +1,9 @@
 """Template electrode positions for the 10-20 / 10-05 channel names of the loaders."""
 
+__all__ = ["set_template_montage"]
 
-def _set_template_montage(raw, system):
+
+def set_template_montage(raw, system):
     """Set the ``standard_<system>`` montage under whichever name this MNE knows.
 
     MNE 1.13 renamed ``standard_1005``/``standard_1020`` to ``colin27_1005``/``colin27_1020``

@@ -8,7 +8,7 @@ hang rather than an error; so each loader checks its files first and names the m
 import os
 from pathlib import Path
 
-__all__ = ["get_data_path"]
+__all__ = ["get_data_path", "require_file", "require_dir"]
 
 _HOW_TO_FIX = (
     "Set the MNE_DATA environment variable (or mne.set_config('MNE_DATA', ...)) to the "
@@ -61,7 +61,7 @@ def get_data_path(path=None):
     return root
 
 
-def _require_file(fname, what):
+def require_file(fname, what):
     """Return ``fname`` as a Path if it is a file, else raise naming it.
 
     Parameters
@@ -85,7 +85,7 @@ def _require_file(fname, what):
     return fname
 
 
-def _require_dir(dname, what):
+def require_dir(dname, what):
     """Return ``dname`` as a Path if it is a folder, else raise naming it."""
     dname = Path(dname)
     if not dname.is_dir():

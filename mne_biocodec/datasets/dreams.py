@@ -8,7 +8,7 @@ the package.
 
 import numpy as np
 
-from ._paths import _require_file, get_data_path
+from ._paths import require_file, get_data_path
 
 __all__ = ["load_dreams_raw", "load_dreams_hypnogram", "DREAMS_STAGE_LABELS"]
 
@@ -67,7 +67,7 @@ def load_dreams_hypnogram(excerpt, path=None, return_codes=False):
     FileNotFoundError
         If the hypnogram file is missing; the message names the file.
     """
-    fname = _require_file(_folder(path) / f"Hypnogram_excerpt{int(excerpt)}.txt",
+    fname = require_file(_folder(path) / f"Hypnogram_excerpt{int(excerpt)}.txt",
                           f"DREAMS excerpt {int(excerpt)} hypnogram")
     _, codes = _read_bracketed_text(fname)
     codes = codes.astype(int)
@@ -111,7 +111,7 @@ def load_dreams_raw(excerpt, path=None, annotate=True):
 
     excerpt = int(excerpt)
     folder = _folder(path)
-    fname = _require_file(folder / f"excerpt{excerpt}.txt", f"DREAMS excerpt {excerpt} EEG")
+    fname = require_file(folder / f"excerpt{excerpt}.txt", f"DREAMS excerpt {excerpt} EEG")
     ch_name, data = _read_bracketed_text(fname)
     sfreq = data.size / _EXCERPT_SECONDS
     info = mne.create_info([ch_name], sfreq, "eeg")

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._montage import _set_template_montage
-from ._paths import _require_file, get_data_path
+from ._montage import set_template_montage
+from ._paths import require_file, get_data_path
 
-__all__ = ["load_eegmmidb_raw", "load_eegmmidb_epochs", "EEGMMIDB_TASKS"]
+__all__ = ["load_eegmmidb_raw", "load_eegmmidb_epochs", "EEGMMIDB_TASKS", "edf_path"]
 
 #: Imagery tasks: run number -> annotation renaming. The same T1/T2 codes mean different
 #: movements in different runs, so the renaming must happen per run, before concatenation.
@@ -29,7 +29,7 @@ EEGMMIDB_TASKS["four_class"] = {**EEGMMIDB_TASKS["left_right"], **EEGMMIDB_TASKS
 _EVENT_CODES = {"left_hand": 2, "right_hand": 3, "hands": 4, "feet": 5}
 
 
-def _edf_path(root, subject, run):
+def edf_path(root, subject, run):
     return (Path(root) / "MNE-eegbci-data" / "files" / "eegmmidb" / "1.0.0"
             / f"S{subject:03d}" / f"S{subject:03d}R{run:02d}.edf")
 
@@ -42,7 +42,7 @@ def _read_runs(subject, runs, root, standardize, renames=None):
         hint = f"EEGMMI subject {subject} run {run}"
         if renames is not None and run in EEGMMIDB_TASKS["hands_feet"]:
             hint += " (hands/feet imagery: only subject 1 has these runs in the shared data)"
-        _require_file(_edf_path(root, subject, run), hint)
+        require_file(edf_path(root, subject, run), hint)
     # Files are known to exist, so load_data only resolves paths (no pooch download).
     paths = eegbci.load_data(subject, list(runs), path=str(root), update_path=False,
                              verbose=False)
@@ -59,7 +59,7 @@ def _read_runs(subject, runs, root, standardize, renames=None):
         eegbci.standardize(raw)
         # The standardized names are 10-05 labels; positions allow topomaps and spatial
         # filters downstream.
-        _set_template_montage(raw, "1005")
+        set_template_montage(raw, "1005")
     return raw
 
 

@@ -9,7 +9,7 @@ import re
 
 import numpy as np
 
-from ._paths import _require_dir, _require_file, get_data_path
+from ._paths import require_dir, require_file, get_data_path
 
 __all__ = ["load_uci_emg_raw", "load_physionet_emg_raw", "UCI_GESTURES", "PHYSIONET_EMG_RECORDS"]
 
@@ -99,13 +99,13 @@ def load_uci_emg_raw(subject, path=None, series=(1, 2), sfreq=200.0):
 
     series = (series,) if np.ndim(series) == 0 else tuple(series)
     root = get_data_path(path)
-    folder = _require_dir(root / "emg" / "uci-emg-gestures" / "EMG_data_for_gestures-master"
+    folder = require_dir(root / "emg" / "uci-emg-gestures" / "EMG_data_for_gestures-master"
                           / f"{int(subject):02d}", f"UCI EMG subject {int(subject):02d}")
     raws = []
     for ser in series:
         matches = sorted(folder.glob(f"{int(ser)}_raw_data_*.txt"))
         if not matches:
-            _require_file(folder / f"{int(ser)}_raw_data_*.txt",
+            require_file(folder / f"{int(ser)}_raw_data_*.txt",
                           f"UCI EMG subject {int(subject):02d} series {int(ser)}")
         raws.append(_read_uci_series(matches[0], float(sfreq)))
     return mne.concatenate_raws(raws) if len(raws) > 1 else raws[0]
@@ -177,12 +177,12 @@ def load_physionet_emg_raw(record, path=None):
     if not record.startswith("emg_"):
         record = f"emg_{record}"
     folder = get_data_path(path) / "emg" / "physionet-emgdb"
-    header = _require_file(folder / f"{record}.hea", f"PhysioNet EMG record {record} header")
+    header = require_file(folder / f"{record}.hea", f"PhysioNet EMG record {record} header")
     fs, n_samp, signals = _parse_wfdb_header(header)
     if {s["file"] for s in signals} != {signals[0]["file"]} or any(
             s["fmt"] != "16" for s in signals):
         raise ValueError(f"{header}: only single-file WFDB format 16 records are supported.")
-    dat = _require_file(folder / signals[0]["file"], f"PhysioNet EMG record {record} signal")
+    dat = require_file(folder / signals[0]["file"], f"PhysioNet EMG record {record} signal")
     digital = np.fromfile(dat, dtype="<i2").reshape(-1, len(signals)).T
     if n_samp is not None and digital.shape[1] != n_samp:
         raise ValueError(f"{dat} holds {digital.shape[1]} samples; {header} says {n_samp}.")

@@ -14,8 +14,8 @@ import os
 
 import numpy as np
 
-from ._montage import _set_template_montage
-from ._paths import _require_file, get_data_path
+from ._montage import set_template_montage
+from ._paths import require_file, get_data_path
 
 __all__ = ["load_kalunga_raw", "load_bonn", "load_eegmat_raw", "BONN_SFREQ", "BONN_SETS"]
 
@@ -93,7 +93,7 @@ def load_kalunga_raw(subject, path=None):
     root = get_data_path(path)
     folder = root / "MNE-ssvepexo-data" / "zenodo" / "2392979"
     for run in range(1, _KALUNGA_RUNS[subject] + 1):
-        _require_file(folder / f"subject{subject:02d}_run{run}_raw.fif",
+        require_file(folder / f"subject{subject:02d}_run{run}_raw.fif",
                       f"Kalunga2016 subject {subject} run {run}")
     os.environ.setdefault("MOABB_DOWNLOAD_PROVIDER", "upstream")
     from moabb.datasets import Kalunga2016
@@ -113,7 +113,7 @@ def _bonn_file(root, set_name, number):
         fname = folder / f"{set_name}{number:03d}.{ext}"
         if fname.is_file():
             return fname
-    return _require_file(folder / f"{set_name}{number:03d}.txt",
+    return require_file(folder / f"{set_name}{number:03d}.txt",
                          f"Bonn set {set_name} file {number:03d}")
 
 
@@ -215,11 +215,11 @@ def load_eegmat_raw(subject, session, path=None):
     if session not in (1, 2):
         raise ValueError(f"session must be 1/'rest' or 2/'arithmetic'; got {session!r}.")
     root = get_data_path(path)
-    fname = _require_file(root / "physionet-eegmat" / f"Subject{int(subject):02d}_{session}.edf",
+    fname = require_file(root / "physionet-eegmat" / f"Subject{int(subject):02d}_{session}.edf",
                           f"eegmat subject {int(subject):02d} session {session}")
     raw = mne.io.read_raw_edf(fname, preload=True, verbose=False)
     raw.rename_channels(lambda name: name.split(" ", 1)[-1])  # "EEG Fp1" -> "Fp1"
     # The V -> NA unit change of A2-A1 is intended; the samples stay in volts.
     raw.set_channel_types({"ECG": "ecg", "A2-A1": "misc"}, on_unit_change="ignore")
-    _set_template_montage(raw, "1020")
+    set_template_montage(raw, "1020")
     return raw

@@ -5,8 +5,8 @@ import logging
 from moabb.datasets import PhysionetMI
 from moabb.datasets.utils import stim_channels_with_selected_ids
 
-from ..datasets._paths import _require_file, get_data_path
-from ..datasets.eegmmidb import _edf_path
+from ..datasets._paths import require_file, get_data_path
+from ..datasets.eegmmidb import edf_path
 
 __all__ = ["OfflinePhysionetMI"]
 
@@ -85,7 +85,7 @@ class OfflinePhysionetMI(PhysionetMI):
             for subject in subjects:
                 if not self.present_runs(subject):
                     wanted = self.hand_runs + self.feet_runs
-                    _require_file(_edf_path(self.root, subject, wanted[0]),
+                    require_file(edf_path(self.root, subject, wanted[0]),
                                   f"EEGMMI subject {subject} (none of runs {wanted} found)")
             self.subject_list = subjects
 
@@ -102,12 +102,12 @@ class OfflinePhysionetMI(PhysionetMI):
         runs : list of int
         """
         return [run for run in self.hand_runs + self.feet_runs
-                if _edf_path(self.root, subject, run).is_file()]
+                if edf_path(self.root, subject, run).is_file()]
 
     def _load_data(self, subject, runs, path=None, force_update=False, verbose=None):
         # Local files only: a missing file is an error, never a download.
         root = get_data_path(path) if path is not None else self.root
-        return [str(_require_file(_edf_path(root, subject, run),
+        return [str(require_file(edf_path(root, subject, run),
                                   f"EEGMMI subject {subject} run {run}"))
                 for run in ([runs] if isinstance(runs, int) else runs)]
 
@@ -119,7 +119,7 @@ class OfflinePhysionetMI(PhysionetMI):
                              f"{self.subject_list}.")
         root = get_data_path(path) if path is not None else self.root
         runs = [1, 2] + self.hand_runs + self.feet_runs
-        return [str(p) for p in (_edf_path(root, subject, r) for r in runs) if p.is_file()]
+        return [str(p) for p in (edf_path(root, subject, r) for r in runs) if p.is_file()]
 
     def _get_single_subject_data(self, subject):
         """Runs present on disk, annotated and with MOABB's stim channel."""
