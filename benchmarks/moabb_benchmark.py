@@ -83,7 +83,7 @@ def main(argv=None):
                         help="pipelines of the learning curve (default: the BioCodec ones "
                              "and TS+LR)")
     parser.add_argument("--cache-dir", default=None,
-                        help="token cache folder (mne_biocodec.cache): each epoch is then "
+                        help="token cache folder (mne_biocodec.tokens.cache): each epoch is then "
                              "tokenised once across folds, pipelines and parts")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)

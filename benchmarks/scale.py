@@ -87,7 +87,7 @@ def bench_in_process(paths):
     import torch
 
     from mne_biocodec import load_codec
-    from mne_biocodec.tokenfile import encode_raw
+    from mne_biocodec.tokens import encode_raw
 
     torch.set_num_threads(1)
     codec = load_codec("biocodec-eeg", device="cpu")

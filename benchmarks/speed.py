@@ -7,8 +7,8 @@ times, back to back:
 - ``eager``: ``codec.encode(x)`` / ``codec.decode(codes)`` of the whole batch under
   ``torch.no_grad()``, with the weight-norm parametrisation evaluated at every call: the
   reference implementation's way of running the model;
-- ``default``: the library's exact path (:func:`mne_biocodec.tokens.encode_segments` /
-  :func:`~mne_biocodec.tokens.decode_codes`: inference mode, batches of about 2**17 samples),
+- ``default``: the library's exact path (:func:`mne_biocodec.tokens.encode` /
+  :func:`~mne_biocodec.tokens.decode`: inference mode, batches of about 2**17 samples),
   which gives identical codes;
 - ``folded``: the default path with the weight norm folded into plain weights once
   (``torch.nn.utils.parametrize.remove_parametrizations``), also exact: measured to decide
@@ -48,7 +48,7 @@ AGREEMENT_FLOOR = 0.999
 def _segments(codec, n_segments):
     """Normalised 5-s segments ``(n, n_times)`` at the codec rate from held-out eegmmidb."""
     from mne_biocodec.datasets import load_eegmmidb_raw
-    from mne_biocodec.tokens import prepare_signals
+    from mne_biocodec.preprocessing import prepare_signals
 
     n_times = int(SEGMENT_SECONDS * codec.sample_rate)
     parts, total = [], 0
@@ -129,7 +129,7 @@ def _paths(codec):
     """``{path: {op: callable(segments, codes)}}`` for the timed paths."""
     import torch
 
-    from mne_biocodec.tokens import decode_codes, encode_segments
+    from mne_biocodec.tokens import decode as decode_codes, encode as encode_segments
 
     folded = _folded(codec)
 
@@ -209,7 +209,7 @@ def candidate_report(codec, segments, batch, threads, repeats, agreement_segment
 
     import torch
 
-    from mne_biocodec.tokens import encode_segments
+    from mne_biocodec.tokens import encode as encode_segments
 
     torch.set_num_threads(threads)
     with warnings.catch_warnings():
@@ -320,7 +320,7 @@ def run(batches=(16, 64, 256), threads=(1, 2), repeats=5, agreement_segments=102
     codec = load_codec("biocodec-eeg", device="cpu")
     n_segments = max(max(batches), agreement_segments if candidates else 0)
     segments = _segments(codec, n_segments)
-    from mne_biocodec.tokens import encode_segments
+    from mne_biocodec.tokens import encode as encode_segments
 
     codes = encode_segments(codec, segments[:max(batches)])
     x = torch.from_numpy(segments[:8]).unsqueeze(1)

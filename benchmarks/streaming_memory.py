@@ -49,7 +49,7 @@ def _child(minutes, method, n_channels):
     import torch
 
     from mne_biocodec import load_codec
-    from mne_biocodec.tokenfile import encode_raw
+    from mne_biocodec.tokens import encode_raw
 
     torch.set_num_threads(int(os.environ.get("MNE_BIOCODEC_THREADS", "1")))
     codec = load_codec("biocodec-eeg", device="cpu")

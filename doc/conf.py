@@ -107,18 +107,16 @@ GENERATED = HERE / "generated"
 MODULE_TITLES = {
     "mne_biocodec": "Top level",
     "mne_biocodec.estimators": "Estimators",
-    "mne_biocodec.tokens": "Tokens",
-    "mne_biocodec.tokenfile": "Token files (.bctok)",
-    "mne_biocodec.streaming": "Streaming (long recordings)",
+    "mne_biocodec.tokens": "Tokens (engine, cache, token files, recordings)",
     "mne_biocodec.codec": "The codec (torch)",
     "mne_biocodec.preprocessing": "Preprocessing",
+    "mne_biocodec.channels": "Channel picking",
     "mne_biocodec.pretrained": "Shipped codecs",
     "mne_biocodec.training": "Training and fine-tuning",
     "mne_biocodec.datasets": "Datasets (offline loaders and codec splits)",
     "mne_biocodec.data": "Sample data",
     "mne_biocodec.analysis": "Analysis of tokens and reconstructions",
     "mne_biocodec.viz": "Plots",
-    "mne_biocodec.cache": "Token cache",
     "mne_biocodec.corpus": "Corpus encoding (Dask)",
     "mne_biocodec.moabb": "MOABB pipelines and benchmark",
     "mne_biocodec.baselines": "Classic baselines",
@@ -223,9 +221,9 @@ def _module_reference():
 
 def _cli_help():
     """``--help`` of ``mne-biocodec`` and of each subcommand."""
-    from mne_biocodec.cli import _build_parser
+    from mne_biocodec.cli import build_parser
 
-    parser = _build_parser()
+    parser = build_parser()
     parts = [parser.format_help()]
     for action in parser._subparsers._group_actions:
         for name, sub in action.choices.items():

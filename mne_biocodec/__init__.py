@@ -4,8 +4,9 @@ from ._version import __version__
 from .codec import BioCodec, load_codec, save_codec
 from .estimators import BioCodecClassifier, BioCodecTokenizer
 from .pretrained import list_pretrained
-from .tokenfile import read_tokens, write_tokens
-from .tokens import TokenSet, detokenize, tokenize
+from .tokens import (TokenSet, decode_to_raw, detokenize, encode_raw, encode_to_file,
+                     read_tokens, tokenize, write_tokens)
 
 __all__ = ["__version__", "BioCodec", "load_codec", "save_codec", "list_pretrained",
-           "BioCodecTokenizer", "BioCodecClassifier", "TokenSet", "tokenize", "detokenize", "read_tokens", "write_tokens"]
+           "BioCodecTokenizer", "BioCodecClassifier", "TokenSet", "tokenize", "detokenize",
+           "read_tokens", "write_tokens", "encode_raw", "encode_to_file", "decode_to_raw"]

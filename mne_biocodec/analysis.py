@@ -10,18 +10,17 @@ import time
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-import torch
 from scipy.stats import entropy, pearsonr, spearmanr
 
 from .baselines import dct_codec_roundtrip
 from .codec.metrics import reconstruction_metrics
 from .estimators._input import resolve_input
 from .estimators.features import code_vector_streams
-from .tokens import TokenSet, auto_batch_size, detokenize, tokenize
+from .tokens import TokenSet, auto_batch_size, decode, detokenize, encode, tokenize
 
-__all__ = ["CodebookUsage", "codebook_usage", "codec_bits_per_sample", "Reconstruction",
-           "reconstruct", "roundtrip_per_n_q", "RateDistortion", "rate_distortion",
-           "embedding_streams", "token_similarity", "signal_connectivity",
+__all__ = ["check_codes", "CodebookUsage", "codebook_usage", "codec_bits_per_sample",
+           "Reconstruction", "reconstruct", "roundtrip_per_n_q", "RateDistortion",
+           "rate_distortion", "embedding_streams", "token_similarity", "signal_connectivity",
            "SpatialCoherence", "spatial_coherence", "METRIC_LABELS"]
 
 #: Display names of :func:`mne_biocodec.codec.metrics.reconstruction_metrics` keys.
@@ -29,8 +28,25 @@ METRIC_LABELS = {"pearson_r": "Pearson r", "si_sdr": "SI-SDR (dB)", "prd": "PRD 
                  "nmse": "NMSE"}
 
 
-def _codes_of(tokens, name="codes"):
-    """Integer codes ``(..., n_q, n_frames)`` from a TokenSet or an array, validated."""
+def check_codes(tokens, name="codes"):
+    """Integer codes ``(..., n_q, n_frames)`` from a TokenSet or an array, validated.
+
+    Parameters
+    ----------
+    tokens : TokenSet | array-like of int, shape (..., n_q, n_frames)
+        Codes, codebooks on axis -2.
+    name : str, default="codes"
+        Name used in error messages.
+
+    Returns
+    -------
+    codes : ndarray of int, shape (..., n_q, n_frames)
+
+    Raises
+    ------
+    ValueError
+        If the codes are not integers, have fewer than 2 dimensions or are negative.
+    """
     codes = np.asarray(tokens.codes if isinstance(tokens, TokenSet) else tokens)
     if codes.dtype.kind not in "iu":
         raise ValueError(f"{name} must be an integer array of codes (or a TokenSet); got "
@@ -153,7 +169,7 @@ def codebook_usage(codes, n_codes=256):
     >>> usage.perplexity
     array([4., 4., 4.])
     """
-    codes = _codes_of(codes)
+    codes = check_codes(codes)
     n_codes = int(n_codes)
     if n_codes < 1:
         raise ValueError(f"n_codes must be a positive integer; got {n_codes}.")
@@ -279,7 +295,7 @@ def reconstruct(X, codec, sfreq=None, n_q=None, batch_size=None):
         Original and decoded signals in volts at the input rate, with per-epoch, per-channel
         metrics in ``reconstruction.metrics``.
     """
-    X, sfreq, ch_names = resolve_input(X, sfreq, modality=codec.config.get("modality", "eeg"))
+    X, sfreq, ch_names = resolve_input(X, sfreq, modality=codec.modality)
     n_q_list = _n_q_list(codec, n_q)
     tokens = tokenize(X, sfreq, codec, n_q=max(n_q_list), batch_size=batch_size,
                       ch_names=ch_names)
@@ -289,7 +305,6 @@ def reconstruct(X, codec, sfreq=None, n_q=None, batch_size=None):
                           {k: codec_bits_per_sample(codec, k) for k in n_q_list})
 
 
-@torch.inference_mode()
 def roundtrip_per_n_q(codec, segments, n_q=None, batch_size=None):
     """Encode normalised single-channel segments once, decode them with each prefix of codes.
 
@@ -303,44 +318,35 @@ def roundtrip_per_n_q(codec, segments, n_q=None, batch_size=None):
     n_q : int | list of int | None
         Numbers of codebooks (``1 .. codec.n_q`` when None).
     batch_size : int | None
-        Segments per forward pass (:func:`~mne_biocodec.tokens.auto_batch_size` when None).
+        Segments per forward pass, encoding and decoding
+        (:func:`~mne_biocodec.tokens.auto_batch_size` of the segment length when None).
 
     Returns
     -------
     reconstructions : dict of int -> ndarray of float32, shape (n_segments, n_times)
     codes : ndarray of int64, shape (n_segments, max(n_q), n_frames)
     timing : dict
-        ``"encode_s"`` (float) and ``"decode_s"`` (dict ``n_q -> seconds``).
+        ``"encode_s"`` (float) and ``"decode_s"`` (dict ``n_q -> seconds``), transfers to
+        and from the device included.
     """
-    codec.eval()
     n_q_list = _n_q_list(codec, n_q)
     segments = np.asarray(segments)
-    n, n_times = segments.shape
+    if segments.ndim != 2:
+        raise ValueError(f"segments must have shape (n_segments, n_times); got shape "
+                         f"{segments.shape}.")
+    n_times = segments.shape[1]
     batch_size = batch_size or auto_batch_size(n_times)
-    codes = np.empty((n, max(n_q_list), codec.n_frames(n_times)), dtype=np.int64)
-    recon = {k: np.empty((n, n_times), dtype=np.float32) for k in n_q_list}
-    t_enc, t_dec = 0.0, {k: 0.0 for k in n_q_list}
-    device = codec.device
-
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
-    for start in range(0, n, batch_size):
-        sl = slice(start, min(start + batch_size, n))
-        x = torch.as_tensor(segments[sl], dtype=torch.float32, device=device).unsqueeze(1)
+    tic = time.perf_counter()
+    codes, scale = encode(codec, segments, n_q=max(n_q_list), batch_size=batch_size,
+                          return_scale=True)
+    t_enc = time.perf_counter() - tic
+    recon, t_dec = {}, {}
+    for k in n_q_list:
         tic = time.perf_counter()
-        batch_codes, scale = codec.encode_with_scale(x, n_q=max(n_q_list))
-        sync()
-        t_enc += time.perf_counter() - tic
-        codes[sl] = batch_codes.cpu().numpy()
-        for k in n_q_list:
-            tic = time.perf_counter()
-            out = codec.decode(batch_codes[:, :k], scale)[:, 0, :n_times]
-            recon[k][sl] = out.cpu().numpy()
-            sync()
-            t_dec[k] += time.perf_counter() - tic
-    return recon, codes, {"encode_s": t_enc, "decode_s": t_dec}
+        out = decode(codec, codes[:, :k], batch_size=batch_size, scale=scale)
+        recon[k] = np.ascontiguousarray(out[:, :n_times])
+        t_dec[k] = time.perf_counter() - tic
+    return recon, codes.astype(np.int64), {"encode_s": t_enc, "decode_s": t_dec}
 
 
 # -- rate-distortion --------------------------------------------------------------------------
@@ -476,7 +482,7 @@ def embedding_streams(tokens, codec):
         For each frame, the sum over the ``n_q`` codebooks of the codes' vectors (in the
         codebooks' own space, 16-d for the shipped codecs).
     """
-    codes = _check_4d(_codes_of(tokens))
+    codes = _check_4d(check_codes(tokens))
     if codes.shape[2] > codec.n_q or (codes.size and codes.max() >= codec.codebook_size):
         raise ValueError(f"codes (n_q={codes.shape[2]}, max {codes.max()}) do not fit this "
                          f"codec ({codec.n_q} codebooks of {codec.codebook_size}); use the "
@@ -666,8 +672,7 @@ def spatial_coherence(X, codec, sfreq=None, tokens=None, metric="correlation",
     info = None
     if isinstance(X, mne.BaseEpochs):
         info = X.info
-    data, sfreq, ch_names = resolve_input(X, sfreq, modality=codec.config.get("modality",
-                                                                                 "eeg"))
+    data, sfreq, ch_names = resolve_input(X, sfreq, modality=codec.modality)
     if ch_names is None:
         ch_names = [str(i) for i in range(np.shape(data)[1])]
     elif info is not None:
@@ -675,7 +680,7 @@ def spatial_coherence(X, codec, sfreq=None, tokens=None, metric="correlation",
     if tokens is None:
         tokens = tokenize(data, sfreq, codec, n_q=n_q, batch_size=batch_size,
                           ch_names=ch_names)
-    codes = _check_4d(_codes_of(tokens, "tokens"))
+    codes = _check_4d(check_codes(tokens, "tokens"))
     if codes.shape[:2] != np.shape(data)[:2]:
         raise ValueError(f"tokens hold {codes.shape[:2]} (epochs, channels) but X has "
                          f"{np.shape(data)[:2]}; pass the tokens of X.")

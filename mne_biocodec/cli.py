@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .codec.io import atomic_write
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
 
 _DEFAULT_CODEC = "biocodec-eeg"
 _EXIT_USER_ERROR = 2
@@ -62,17 +62,15 @@ def _progress_enabled():
     return sys.stderr.isatty()
 
 
-def _resolve_codec(source, device=None):
-    """``(codec, weights_file)`` for a shipped name, a file or a folder."""
+def _load_codec(source, device=None):
+    """The codec of a shipped name, a file or a folder (``codec.weights_file`` says which
+    file)."""
     from .codec import load_codec
-    from .codec.io import _resolve_file
 
     try:
-        weights_file, _ = _resolve_file(source)
-        codec = load_codec(source, device=device)
+        return load_codec(source, device=device)
     except FileNotFoundError as err:
         raise CLIError(str(err)) from None
-    return codec, weights_file
 
 
 def _read_recording(path, preload=True):
@@ -108,17 +106,16 @@ def _summary(tokens, metadata, path):
 
 # -- encode / decode ------------------------------------------------------------------------
 def _cmd_encode(args):
-    from .tokenfile import TOKEN_SUFFIX, encode_to_file
+    from .tokens import TOKEN_SUFFIX, encode_to_file
 
     # Not preloaded: long recordings are then read chunk by chunk (--chunk-seconds).
     raw = _read_recording(args.recording, preload=False)
-    codec, weights_file = _resolve_codec(args.codec, device=args.device)
+    codec = _load_codec(args.codec, device=args.device)
     out = Path(args.output) if args.output else Path(Path(args.recording).name.split(".")[0]
                                                      + TOKEN_SUFFIX)
     tokens, metadata = encode_to_file(
         raw, out, codec, n_q=args.n_q, picks=args.picks, device=args.device,
         progress=_progress_enabled(), chunk_seconds=args.chunk_seconds,
-        codec_file=weights_file, codec_source=args.codec,
         extra={"recording": Path(args.recording).name})
     dropped = len(raw.ch_names) - len(tokens.ch_names)
     n_annotations = len(metadata["annotations"]["onset"])
@@ -183,7 +180,7 @@ def _write_raw(raw, out, fmt):
 
 
 def _cmd_decode(args):
-    from .tokenfile import decode_to_raw, read_tokens
+    from .tokens import decode_to_raw, read_tokens
 
     if not Path(args.tokens).is_file():
         raise CLIError(f"token file {args.tokens!r} does not exist.")
@@ -191,8 +188,7 @@ def _cmd_decode(args):
         Path(args.tokens).name.split(".")[0] + "_decoded_raw.fif")
     fmt = _output_format(out, args.format)
     tokens, metadata = read_tokens(args.tokens)
-    codec, _ = _resolve_codec(args.codec or _default_decode_codec(metadata),
-                              device=args.device)
+    codec = _load_codec(args.codec or _default_decode_codec(metadata), device=args.device)
     raw = decode_to_raw(tokens, metadata, codec, allow_mismatch=args.allow_mismatch,
                         progress=_progress_enabled())
     _write_raw(raw, out, fmt)
@@ -262,13 +258,14 @@ def sys_info(codec=None, file=None):
         print(f"  {name:<20}{info.get('modality', '?')} {info.get('sample_rate', '?')} Hz  "
               f"sha256 {expected}  {state}", file=file)
     if codec is not None:
-        from .tokenfile import codec_sha256
+        from .tokens import codec_sha256
 
-        model, weights_file = _resolve_codec(codec, device="cpu")
+        model = _load_codec(codec, device="cpu")
+        weights_file = model.weights_file
         cfg = model.config
         bits = model.n_q * (model.codebook_size - 1).bit_length() * model.frame_rate
         line("codec", f"{codec} ({weights_file})")
-        line("  name / modality", f"{cfg.get('name')} / {cfg.get('modality')}")
+        line("  name / modality", f"{cfg.get('name')} / {model.modality}")
         line("  rate / hop", f"{model.sample_rate:g} Hz / {model.hop_length} samples "
                              f"({model.frame_rate:.2f} frames/s)")
         line("  codebooks", f"{model.n_q} x {model.codebook_size} codes "
@@ -311,9 +308,10 @@ def _stage(text):
 def _cmd_demo(args):
     import numpy as np
 
+    from .channels import codec_picks
     from .codec.metrics import reconstruction_metrics
     from .data import sample_path
-    from .tokenfile import decode_to_raw, encode_to_file, read_tokens
+    from .tokens import decode_to_raw, encode_to_file, read_tokens
 
     t0 = time.time()
     if args.seconds is not None and not args.seconds > 0:
@@ -325,18 +323,17 @@ def _cmd_demo(args):
     raw = _read_recording(sample)
     if args.seconds:
         raw.crop(0, min(args.seconds, raw.times[-1]), include_tmax=False)
-    codec, weights_file = _resolve_codec(args.codec, device=args.device)
+    codec = _load_codec(args.codec, device=args.device)
     stem = sample.stem
     token_path = out_dir / f"{stem}.bctok"
     progress = _progress_enabled()
-    modality = codec.config.get("modality", "eeg")
-    n_picked = sum(kind == modality for kind in raw.get_channel_types())
+    # The channels encode_to_file picks: the codec's signal family, bad ones kept.
+    n_picked = len(codec_picks(raw.info, codec.modality, exclude=()))
     name = codec.config.get("name")
 
-    _stage(f"encoding {n_picked} {modality.upper()} channels with codec {name} and writing "
+    _stage(f"encoding {n_picked} {codec.modality.upper()} channels with codec {name} and writing "
            f"the token file {token_path}")
     encode_to_file(raw, token_path, codec, device=args.device, progress=progress,
-                   codec_file=weights_file, codec_source=args.codec,
                    extra={"recording": sample.name})
     _stage(f"reading {token_path.name} back and decoding it")
     tokens, metadata = read_tokens(token_path)
@@ -393,8 +390,7 @@ def _cmd_encode_corpus(args):
 def _cmd_pretrain(args):
     from .training.recipe import train_from_recipe
 
-    train_from_recipe(args.recipe, out=args.out, max_epochs=args.max_epochs,
-                      distributed=args.distributed)
+    train_from_recipe(args.recipe, out=args.out, max_epochs=args.max_epochs)
     return 0
 
 
@@ -434,7 +430,15 @@ def _add_encoding_options(parser):
                         help="cpu or cuda (default: cuda if present)")
 
 
-def _build_parser():
+def _command(sub, func, name, **kwargs):
+    """A subcommand ``name`` that runs ``func(args)``."""
+    parser = sub.add_parser(name, **kwargs)
+    parser.set_defaults(func=func)
+    return parser
+
+
+def build_parser():
+    """The argument parser of ``mne-biocodec`` (its subcommands and options)."""
     from ._version import __version__
 
     parser = argparse.ArgumentParser(
@@ -446,8 +450,9 @@ def _build_parser():
                         help="torch threads (default: $MNE_BIOCODEC_THREADS or torch's).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    enc = sub.add_parser("encode", help="tokenise a recording into a token file (.bctok)",
-                         description="Tokenise any recording mne.io.read_raw reads.")
+    enc = _command(sub, _cmd_encode, "encode",
+                   help="tokenise a recording into a token file (.bctok)",
+                   description="Tokenise any recording mne.io.read_raw reads.")
     enc.add_argument("recording", help="recording file (.fif, .edf, .bdf, .vhdr, ...)")
     enc.add_argument("-o", "--output", default=None,
                      help="token file to write (default: <recording name>.bctok here)")
@@ -456,10 +461,10 @@ def _build_parser():
                      help="encode chunk by chunk in bounded memory, SECONDS per chunk; 0 "
                           "encodes the whole recording at once (default: auto, 60-s chunks "
                           "for recordings longer than 10 min)")
-    enc.set_defaults(func=_cmd_encode)
 
-    dec = sub.add_parser("decode", help="decode a token file into a FIF or EDF recording",
-                         description="Decode a token file into a recording.")
+    dec = _command(sub, _cmd_decode, "decode",
+                   help="decode a token file into a FIF or EDF recording",
+                   description="Decode a token file into a recording.")
     dec.add_argument("tokens", help="token file (.bctok)")
     dec.add_argument("-o", "--output", default=None,
                      help="recording to write, *.fif or *.edf (default: "
@@ -471,16 +476,16 @@ def _build_parser():
     dec.add_argument("--allow-mismatch", action="store_true",
                      help="decode even with a codec other than the one that encoded")
     dec.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    dec.set_defaults(func=_cmd_decode)
 
-    inf = sub.add_parser("info", help="versions, device and shipped codecs (for bug reports)")
+    inf = _command(sub, _cmd_info, "info",
+                   help="versions, device and shipped codecs (for bug reports)")
     inf.add_argument("--codec", default=None, help="also describe this codec")
-    inf.set_defaults(func=_cmd_info)
 
-    demo = sub.add_parser("demo", help="tokenise and decode the shipped sample recording",
-                          description="Tokenise the shipped held-out EEG recording "
-                                      "S004R04.edf, decode it, print the fidelity, write the "
-                                      "token file and a plot.")
+    demo = _command(sub, _cmd_demo, "demo",
+                    help="tokenise and decode the shipped sample recording",
+                    description="Tokenise the shipped held-out EEG recording S004R04.edf, "
+                                "decode it, print the fidelity, write the token file and a "
+                                "plot.")
     demo.add_argument("--codec", default=_DEFAULT_CODEC,
                       help=f"codec name or path (default: {_DEFAULT_CODEC})")
     demo.add_argument("--out", default="biocodec-demo",
@@ -489,23 +494,24 @@ def _build_parser():
     demo.add_argument("--seconds", type=float, default=None,
                       help="use only the first SECONDS of the recording (default: all)")
     demo.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
-    demo.set_defaults(func=_cmd_demo)
 
-    pre = sub.add_parser("pretrain", help="train a codec from a recipe (resumable)",
-                         description="Train a codec from a recipe JSON; rerun to resume.")
+    pre = _command(sub, _cmd_pretrain, "pretrain",
+                   help="train a codec from a recipe (resumable)",
+                   description="Train a codec from a recipe JSON; rerun to resume.")
     pre.add_argument("recipe", help="recipe JSON, e.g. recipes/biocodec-eeg.json")
     pre.add_argument("--out", default=None, help="output folder (default: runs/<name>)")
     pre.add_argument("--max-epochs", type=int, default=None,
                      help="override the recipe's max_epochs")
+    # Kept so that older launch scripts still run: one training loop serves both cases.
     pre.add_argument("--distributed", action="store_true",
-                     help="data-parallel over the processes of a torchrun launch (the "
-                          "recipe's batch_size is the global batch), e.g. torchrun "
-                          "--nproc_per_node 4 -m mne_biocodec.cli pretrain RECIPE "
-                          "--distributed")
-    pre.set_defaults(func=_cmd_pretrain)
+                     help="does nothing (kept for older scripts): training runs "
+                          "data-parallel by itself when launched by torchrun "
+                          "(--nproc_per_node N -m mne_biocodec.cli pretrain RECIPE), the "
+                          "recipe's batch_size being the global batch")
 
-    cor = sub.add_parser(
-        "encode-corpus", help="tokenise a folder, BIDS root or MOABB dataset on Dask",
+    cor = _command(
+        sub, _cmd_encode_corpus, "encode-corpus",
+        help="tokenise a folder, BIDS root or MOABB dataset on Dask",
         description="Tokenise every recording of a folder (recursively), a BIDS root or a "
                     "MOABB dataset into a store of token files, one Dask task per "
                     "recording; rerun to resume. Exits with status 1 when some recordings "
@@ -522,10 +528,10 @@ def _build_parser():
                      help="BIDS or MOABB subjects (default: all)")
     cor.add_argument("--retries", type=int, default=1,
                      help="extra attempts of a failed recording (default: 1)")
-    cor.set_defaults(func=_cmd_encode_corpus)
 
-    ben = sub.add_parser(
-        "benchmark", help="offline MOABB decoding benchmark (BioCodec vs classic pipelines)",
+    ben = _command(
+        sub, _cmd_benchmark, "benchmark",
+        help="offline MOABB decoding benchmark (BioCodec vs classic pipelines)",
         description="Evaluate the BioCodec pipelines and MOABB's classic ones (CSP+LDA, "
                     "TS+LR, SSVEP_TS+LR, SSVEP_CCA) with a MOABB evaluation, offline, and "
                     "write per-subject scores (CSV), a JSON, a markdown table and a plot. "
@@ -563,7 +569,6 @@ def _build_parser():
                      help="token cache folder of the BioCodec estimators")
     ben.add_argument("--out", default="benchmark-results",
                      help="output folder (default: ./benchmark-results)")
-    ben.set_defaults(func=_cmd_benchmark)
     return parser
 
 
@@ -593,7 +598,7 @@ def main(argv=None):
         unreadable or damaged files, bad arguments, mismatched codecs, full disk),
         1 for unexpected ones, 130 when interrupted.
     """
-    args = _build_parser().parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         with warnings.catch_warnings():
             if not _debug():

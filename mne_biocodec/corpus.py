@@ -1,7 +1,7 @@
 """Tokenise a whole corpus on a Dask cluster: one task per recording, resumable.
 
 :func:`encode_corpus` turns every recording of a source into a token file (``.bctok``, see
-:mod:`mne_biocodec.tokenfile`) in a store folder. A source is
+:mod:`mne_biocodec.tokens.files`) in a store folder. A source is
 
 - a folder of recordings MNE reads (``.edf``, ``.bdf``, ``.fif``, ``.fif.gz``, ``.vhdr``,
   ``.set``, found recursively; the token files mirror the folder layout),
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ._version import __version__
 from .codec.io import atomic_write
-from .tokenfile import TOKEN_SUFFIX
+from .tokens import TOKEN_SUFFIX, codec_sha256, encode_to_file
 
 __all__ = ["encode_corpus", "find_recordings", "read_manifest", "make_local_cluster",
            "CorpusSummary", "MANIFEST_NAME", "RECORDING_SUFFIXES"]
@@ -269,13 +269,12 @@ def _worker_codec(codec_source, device):
     if key not in _WORKER_CODECS:
         import torch
 
-        from .codec.io import _resolve_file, load_codec
+        from .codec import load_codec
 
         # One thread per worker: the cluster parallelises over recordings, and more threads
         # per process would oversubscribe the cores.
         torch.set_num_threads(1)
-        _WORKER_CODECS[key] = (load_codec(codec_source, device=device),
-                               _resolve_file(codec_source)[0])
+        _WORKER_CODECS[key] = load_codec(codec_source, device=device)
     return _WORKER_CODECS[key]
 
 
@@ -309,15 +308,14 @@ def _read_recording(recording):
 
 def _encode_recording(recording, store, codec_source, n_q, picks, device):
     """Worker task: read, encode and write one recording; return its manifest entry."""
-    from .tokenfile import encode_to_file
-
-    codec, weights_file = _worker_codec(codec_source, device)
+    codec = _worker_codec(codec_source, device)
     t0, cpu0 = time.perf_counter(), time.process_time()
     raw = _read_recording(recording)
-    # The token file keeps the recording's annotations, montage and measurement info too.
+    # The token file keeps the recording's annotations, montage and measurement info too,
+    # and the codec's weights file and source.
     tokens, _ = encode_to_file(
         raw, Path(store) / recording.output, codec, n_q=n_q, picks=picks, device=device,
-        codec_file=weights_file, codec_source=str(codec_source),
+        codec_source=str(codec_source),
         extra={"recording": recording.source, "corpus_key": recording.key})
     duration = raw.n_times / raw.info["sfreq"]
     return {"n_channels": len(tokens.ch_names), "duration": duration,
@@ -482,7 +480,7 @@ def encode_corpus(source, store, codec="biocodec-eeg", *, scheduler=None, n_work
     n_q : int | None
         Codebooks to keep (all when None).
     picks : str | list | None
-        Channels to encode in every recording (see :func:`mne_biocodec.tokenfile.encode_raw`);
+        Channels to encode in every recording (see :func:`mne_biocodec.tokens.encode_raw`);
         None takes every channel of the codec's modality.
     subjects : list | None
         BIDS or MOABB subjects to encode (all when None).
@@ -501,14 +499,13 @@ def encode_corpus(source, store, codec="biocodec-eeg", *, scheduler=None, n_work
     Notes
     -----
     A recording is skipped when the manifest marks it done with a codec of the same
-    weights (:func:`mne_biocodec.tokenfile.codec_sha256`) and its token file exists; a
+    weights (:func:`mne_biocodec.tokens.codec_sha256`) and its token file exists; a
     different codec re-encodes everything. A recording that fails (unreadable file, no
     channel of the codec's type, ...) is retried ``retries`` times, then recorded as failed
     with its error; the other recordings go on. Each worker loads the codec once and runs
     torch with one thread.
     """
     from .codec import load_codec
-    from .tokenfile import codec_sha256
 
     _check_args(n_workers, retries, n_q)
     t0 = time.perf_counter()
@@ -516,7 +513,7 @@ def encode_corpus(source, store, codec="biocodec-eeg", *, scheduler=None, n_work
     manifest = read_manifest(store)
     model = load_codec(codec, device="cpu")
     sha256 = codec_sha256(model)
-    modality = model.config.get("modality", "eeg")
+    modality = model.modality
     kind, found = _discover(source, store, modality, subjects)
     manifest.update(mne_biocodec_version=__version__, source_kind=kind,
                     source=(str(source) if kind != "moabb" else type(found[0]).__name__),

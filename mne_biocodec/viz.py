@@ -8,7 +8,7 @@ codes) and returns a :class:`matplotlib.figure.Figure`, made with pyplot so that
 
 import numpy as np
 
-from .analysis import METRIC_LABELS, _codes_of
+from .analysis import METRIC_LABELS, check_codes
 
 __all__ = ["plot_codebook_usage", "plot_reconstruction", "plot_rate_distortion",
            "plot_spatial_coherence", "plot_spatial_topomaps", "plot_tokens"]
@@ -320,7 +320,7 @@ def plot_tokens(tokens, epoch=0, codebook=0, channel=None, ch_names=None, frame_
     -------
     fig : matplotlib.figure.Figure
     """
-    codes = _codes_of(tokens)
+    codes = check_codes(tokens)
     if codes.ndim != 4:
         raise ValueError(f"codes must have shape (n_epochs, n_chans, n_q, n_frames); got "
                          f"shape {codes.shape}.")

@@ -27,11 +27,11 @@ def sample_epochs():
     import mne
 
     from mne_biocodec.data import sample_path
-    from mne_biocodec.datasets._montage import _set_template_montage
+    from mne_biocodec.datasets._montage import set_template_montage
 
     raw = mne.io.read_raw_edf(sample_path(), preload=True, verbose=False)
     mne.datasets.eegbci.standardize(raw)
-    _set_template_montage(raw, "1005")
+    set_template_montage(raw, "1005")
     raw.crop(0, 20, include_tmax=False).pick(SAMPLE_CHANNELS)
     return mne.make_fixed_length_epochs(raw, duration=5.0, preload=True, verbose=False)
 

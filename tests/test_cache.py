@@ -12,9 +12,9 @@ import pytest
 import torch
 from sklearn.base import clone
 
-import mne_biocodec.cache as cache_mod
+import mne_biocodec.tokens.cache as cache_mod
 from mne_biocodec import BioCodecClassifier, BioCodecTokenizer, load_codec, tokenize
-from mne_biocodec.cache import (CACHE_ENV, CACHE_VERSION, cache_key, cached_encode,
+from mne_biocodec.tokens.cache import (CACHE_ENV, CACHE_VERSION, cache_key, cached_encode,
                                 resolve_cache)
 from mne_biocodec.codec import EEG_CONFIG, BioCodec
 
@@ -23,13 +23,13 @@ from mne_biocodec.codec import EEG_CONFIG, BioCodec
 def count_encodes(monkeypatch):
     """Counts the segments the codec encodes behind the cache."""
     calls = []
-    real = cache_mod.encode_segments
+    real = cache_mod.encode
 
     def counting(codec, segments, **kwargs):
         calls.append(len(segments))
         return real(codec, segments, **kwargs)
 
-    monkeypatch.setattr(cache_mod, "encode_segments", counting)
+    monkeypatch.setattr(cache_mod, "encode", counting)
     return calls
 
 
@@ -98,11 +98,11 @@ def test_damaged_entry_is_a_miss(default_codec, mi_epochs, tmp_path, count_encod
 _WRITER = """
 import sys, numpy as np
 from pathlib import Path
-from mne_biocodec.cache import _write
+from mne_biocodec.tokens import cache
 codes = np.arange(6 * 105, dtype=np.uint8).reshape(6, 105)
 print("ready", flush=True)
 for _ in range(300):
-    _write(Path(sys.argv[1]), "ab" * 32, codes)
+    cache._write(Path(sys.argv[1]), "ab" * 32, codes)
 """
 
 

@@ -13,7 +13,7 @@ import pytest
 from mne_biocodec import BioCodec, save_codec
 from mne_biocodec.cli import main
 from mne_biocodec.codec import EEG_CONFIG
-from mne_biocodec.tokenfile import codec_sha256, decode_to_raw, encode_raw, read_tokens
+from mne_biocodec.tokens import codec_sha256, decode_to_raw, encode_raw, read_tokens
 
 SECONDS = 10.0
 
@@ -208,9 +208,9 @@ def test_demo(weights, tmp_path, capsys):
 def test_demo_default_folder_is_ignored_by_git():
     from pathlib import Path
 
-    from mne_biocodec.cli import _build_parser
+    from mne_biocodec.cli import build_parser
 
-    assert _build_parser().parse_args(["demo"]).out == "biocodec-demo"
+    assert build_parser().parse_args(["demo"]).out == "biocodec-demo"
     gitignore = Path(__file__).resolve().parents[1] / ".gitignore"
     assert "biocodec-demo/" in gitignore.read_text().splitlines()
 
@@ -301,12 +301,12 @@ def test_version_1_file_decodes_with_a_warning(cli_tokens, weights, tmp_path, ca
 
 
 def test_unexpected_errors_print_one_line(cli_tokens, tmp_path, capsys, monkeypatch):
-    import mne_biocodec.tokenfile
+    import mne_biocodec.tokens
 
     def broken(path):
         raise RuntimeError("something inside broke")
 
-    monkeypatch.setattr(mne_biocodec.tokenfile, "read_tokens", broken)
+    monkeypatch.setattr(mne_biocodec.tokens, "read_tokens", broken)
     argv = ["decode", str(cli_tokens[0]), "-o", str(tmp_path / "x_raw.fif")]
     with pytest.raises(SystemExit) as exc:
         main(argv)

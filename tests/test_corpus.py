@@ -11,7 +11,7 @@ import pytest
 from mne_biocodec.cli import main
 from mne_biocodec.corpus import (encode_corpus, find_recordings, make_local_cluster,
                                  read_manifest)
-from mne_biocodec.tokenfile import decode_to_raw, encode_raw, read_tokens
+from mne_biocodec.tokens import decode_to_raw, encode_raw, read_tokens
 
 EEGMMIDB = "MNE-eegbci-data/files/eegmmidb/1.0.0"
 KALUNGA = "MNE-ssvepexo-data/zenodo/2392979"

@@ -12,7 +12,7 @@ def test_codec_segments_take_the_inference_path(data_root):
     """Training segments are what encoding feeds the codec (polyphase resampling), and close
     to the parity fixture's, which were made with MNE's FFT resampling."""
     from mne_biocodec import load_codec
-    from mne_biocodec.tokens import prepare_signals
+    from mne_biocodec.preprocessing import prepare_signals
 
     raw = D.load_eegmmidb_raw(1, [14], path=data_root, standardize=False)
     segments, rows = D.make_codec_segments(raw, picks="eeg", return_meta=True)

@@ -18,8 +18,7 @@ from mne_biocodec import BioCodecTokenizer
 from mne_biocodec.estimators._input import match_channels
 from mne_biocodec.preprocessing import (MAX_RESAMPLE_GROWTH, MAX_RESAMPLED_BYTES,
                                         SFREQ_RANGE, check_resample_size, check_sfreq,
-                                        check_signal_array)
-from mne_biocodec.tokens import prepare_signals
+                                        check_signal_array, prepare_signals)
 
 FUZZ = settings(max_examples=100, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

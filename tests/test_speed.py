@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from mne_biocodec.data import sample_path
-from mne_biocodec.tokens import decode_codes, encode_segments, prepare_signals
+from mne_biocodec.preprocessing import prepare_signals
+from mne_biocodec.tokens import decode, encode
 
 REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
 
@@ -27,12 +28,12 @@ def test_default_path_equals_eager_weight_norm_forward(default_codec, held_out_s
     with torch.no_grad():  # the reference implementation's way: weight norm at every call
         eager_codes = default_codec.encode(x)
         eager_signal = default_codec.decode(eager_codes)
-    codes = encode_segments(default_codec, held_out_segments, batch_size=7)
+    codes = encode(default_codec, held_out_segments, batch_size=7)
     np.testing.assert_array_equal(codes, eager_codes.numpy())
     # Decoded signals: bit for bit in one batch; other batch sizes round differently (1 ulp).
-    np.testing.assert_array_equal(decode_codes(default_codec, codes, batch_size=24),
+    np.testing.assert_array_equal(decode(default_codec, codes, batch_size=24),
                                   eager_signal[:, 0].numpy())
-    np.testing.assert_allclose(decode_codes(default_codec, codes, batch_size=5),
+    np.testing.assert_allclose(decode(default_codec, codes, batch_size=5),
                                eager_signal[:, 0].numpy(), rtol=0, atol=2e-6)
 
 
@@ -50,10 +51,10 @@ def test_folded_weight_norm_is_exact(default_codec, held_out_segments, speed):
     folded = speed._folded(default_codec)
     assert not any(hasattr(m, "parametrizations") for m in folded.modules())
     assert any(hasattr(m, "parametrizations") for m in default_codec.modules())
-    codes = encode_segments(default_codec, held_out_segments)
-    np.testing.assert_array_equal(encode_segments(folded, held_out_segments), codes)
-    np.testing.assert_array_equal(decode_codes(folded, codes),
-                                  decode_codes(default_codec, codes))
+    codes = encode(default_codec, held_out_segments)
+    np.testing.assert_array_equal(encode(folded, held_out_segments), codes)
+    np.testing.assert_array_equal(decode(folded, codes),
+                                  decode(default_codec, codes))
 
 
 def test_speed_benchmark_runs(speed):

@@ -8,11 +8,10 @@ import torch
 from mne_biocodec import BioCodec, tokenize
 from mne_biocodec.codec.streaming import StreamingEncoder
 from mne_biocodec.data import sample_path
-from mne_biocodec.preprocessing import robust_scale
-from mne_biocodec.streaming import (_order_statistics, _resample_poly, polyphase_factors,
-                                    resample_chunks, robust_statistics, stream_tokenize)
-from mne_biocodec.tokenfile import encode_raw
-from mne_biocodec.tokens import encode_segments, prepare_signals
+from mne_biocodec.preprocessing import (order_statistics, polyphase_factors, polyphase_resample,
+                                        resample_chunks, robust_scale, robust_statistics)
+from mne_biocodec.tokens import (encode, encode_raw, encode_stream, prepare_signals,
+                                 stream_tokenize)
 
 # Six channels spread over the head keep the tests fast.
 PICKS = ["Fz", "C3", "Cz", "C4", "Pz", "Oz"]
@@ -69,12 +68,12 @@ def test_resample_chunks_equal_whole_polyphase(sample_raw):
     x = sample_raw.get_data(picks=PICKS[:3]) * 1e6
     up, down = polyphase_factors(160.0, 250.0)
     assert (up, down) == (25, 16)
-    whole = _resample_poly(x, up, down)
+    whole = polyphase_resample(x, up, down)
     assert whole.shape[-1] == 30750
     for size in (7, 999, 40000):
         n_in = 800 if size < 100 else x.shape[1]  # output chunks of 7 samples on 5 s
         parts = [c for _, c in resample_chunks(lambda a, b: x[:, a:b], n_in, up, down, size)]
-        expected = whole if n_in == x.shape[1] else _resample_poly(x[:, :n_in], up, down)
+        expected = whole if n_in == x.shape[1] else polyphase_resample(x[:, :n_in], up, down)
         assert np.array_equal(np.concatenate(parts, axis=1), expected)
 
 
@@ -87,7 +86,7 @@ def test_order_statistics_exact_with_ties_and_signs(rng):
     def chunks():
         return ((s, x[:, s:s + 3001]) for s in range(0, x.shape[1], 3001))
 
-    got = _order_statistics(chunks, 2, x.shape[1], ranks)
+    got = order_statistics(chunks, 2, x.shape[1], ranks)
     np.testing.assert_array_equal(got, np.sort(x, axis=1)[:, ranks])
     for n in (x.shape[1], x.shape[1] - 1):  # even and odd lengths
         center, scale = robust_statistics(chunks if n == x.shape[1] else
@@ -101,8 +100,8 @@ def test_stream_tokenize_equals_whole_signal_pipeline(sample_raw, default_codec)
     # The whole-signal reference: microvolts -> the same polyphase resampling of the whole
     # recording -> robust scaling over the whole recording -> codec.
     x = sample_raw.get_data(picks=PICKS) * 1e6
-    scaled, center, scale = robust_scale(_resample_poly(x, 25, 16))
-    whole = encode_segments(default_codec, scaled)
+    scaled, center, scale = robust_scale(polyphase_resample(x, 25, 16))
+    whole = encode(default_codec, scaled)
     # 7.3 s = 1825 samples at 250 Hz: not a multiple of the 12-sample hop.
     tokens = stream_tokenize(sample_raw, default_codec, picks=PICKS, chunk_seconds=7.3)
     assert tokens.codes.shape == (1, 6, 6, 2563)
@@ -137,6 +136,18 @@ def test_stream_at_recording_rate_equals_tokenize_and_encode_raw(sample_raw, def
                                   expected.codes)
 
 
+def test_engine_stream_equals_engine_encode(default_codec, codec_rate_signals):
+    # The engine's two encoders agree for any chunking and a batch that does not divide the
+    # segments (groups of 4 and 2 stateful encoders).
+    x = codec_rate_signals[:, 0, :3000].numpy()
+    whole = encode(default_codec, x, n_q=3, batch_size=4)
+    bounds = [0, 7, 1000, 1013, 2500, 3000]
+    chunks = (x[:, a:b] for a, b in zip(bounds[:-1], bounds[1:]))
+    streamed = encode_stream(default_codec, chunks, 6, 3000, n_q=3, batch_size=4)
+    assert streamed.shape == (6, 3, 250) and streamed.dtype == np.uint8
+    np.testing.assert_array_equal(streamed, whole)
+
+
 def test_streaming_errors(default_codec, codec_rate_signals):
     with pytest.raises(ValueError, match="normalize=True"):
         StreamingEncoder(BioCodec({"normalize": True}))
@@ -157,7 +168,7 @@ def test_streaming_errors(default_codec, codec_rate_signals):
 
 def test_cli_encode_chunk_seconds(tmp_path, default_codec):
     from mne_biocodec.cli import main
-    from mne_biocodec.tokenfile import read_tokens
+    from mne_biocodec.tokens import read_tokens
 
     names = ["C3..", "Cz..", "C4.."]
     out = tmp_path / "rec.bctok"

@@ -6,9 +6,9 @@ import torch
 
 from mne_biocodec import BioCodec, TokenSet, detokenize, save_codec, tokenize
 from mne_biocodec.codec import EEG_CONFIG, EMG_CONFIG, file_sha256
-from mne_biocodec.tokenfile import (FORMAT_NAME, FORMAT_VERSION, codec_sha256, decode_to_raw,
-                                    encode_raw, encode_to_file, make_token_metadata,
-                                    metadata_annotations, read_tokens, write_tokens)
+from mne_biocodec.tokens import (FORMAT_NAME, FORMAT_VERSION, codec_sha256, decode_to_raw,
+                                 encode_raw, encode_to_file, make_token_metadata,
+                                 metadata_annotations, read_tokens, write_tokens)
 from tokenfile_crafting import read_parts, write_token_file, write_version_1
 
 SECONDS = 10.0
@@ -170,6 +170,35 @@ def test_channel_type_errors(sample_raw, parity_codec):
         encode_raw(raw, parity_codec, n_q=7)
     with pytest.raises(TypeError, match="raw must be an mne.io.Raw"):
         encode_raw(raw.get_data(), parity_codec)
+
+
+def test_write_given_metadata(sample_raw, encoded, parity_codec, tmp_path):
+    meta = make_token_metadata(encoded, parity_codec, raw=sample_raw)
+    path = write_tokens(tmp_path / "m.bctok", encoded, parity_codec, metadata=meta)
+    tokens, read = read_tokens(path)
+    assert read == meta
+    np.testing.assert_array_equal(tokens.codes, encoded.codes)
+    with pytest.raises(ValueError, match="Pass metadata or bads, extra, not both"):
+        write_tokens(tmp_path / "x.bctok", encoded, parity_codec, bads=[], extra={},
+                     metadata=meta)
+    with pytest.raises(ValueError, match="metadata must be version-2 token metadata"):
+        write_tokens(tmp_path / "x.bctok", encoded, parity_codec,
+                     metadata=dict(meta, format_version=1))
+    with pytest.raises(ValueError, match=r"metadata \(sfreq, n_times, codec_sfreq\) = "
+                                         r"\(160.0, 1599, 250.0\) does not describe"):
+        write_tokens(tmp_path / "x.bctok", encoded, parity_codec,
+                     metadata=dict(meta, n_times=1599))
+    assert not (tmp_path / "x.bctok").exists()
+
+
+def test_encode_to_file_records_the_codec_file(sample_raw, parity_codec, parity_dir,
+                                               tmp_path):
+    # Without codec_file / codec_source, the codec's own weights file and source are kept.
+    raw = sample_raw.copy().pick(sample_raw.ch_names[:2]).crop(0, 2)
+    _, meta = encode_to_file(raw, tmp_path / "c.bctok", parity_codec)
+    assert parity_codec.weights_file == parity_dir / "weights.safetensors"
+    assert meta["codec"]["file_sha256"] == file_sha256(parity_codec.weights_file)
+    assert meta["codec"]["source"] == str(parity_codec.source)
 
 
 def test_write_rejects_epochs_and_bad_metadata(encoded, parity_codec, tmp_path):
@@ -347,7 +376,8 @@ def test_checksum_detects_changes(token_file, tmp_path):
     ("n_times", 30_000_000, r"n_times must be the length of a recording that gives the 209 "
                             r"frames .*at most 1605 samples at 160 Hz\); got 30000000"),
     ("n_times", 1600.5, r"n_times must be an integer in \[1, "),
-    ("sfreq", 0.0, r"sfreq must be a finite number in \[0.01, 1e\+06\]; got 0.0"),
+    ("sfreq", 0.0, r"sfreq must be a finite number in \[1, 1e\+06\]; got 0.0"),
+    ("sfreq", 0.5, r"sfreq must be a finite number in \[1, 1e\+06\]; got 0.5"),
     ("sfreq", True, r"sfreq must be a finite number .*got True"),
     ("codec", None, r"codec must be a JSON object; got NoneType"),
     ("ch_types", ["eeg"] * 63 + ["brainwaves"], r"ch_types\[63\] must be an MNE channel type"),

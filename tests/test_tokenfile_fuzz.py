@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from mne.io.constants import FIFF
 
-from mne_biocodec.tokenfile import (FORMAT_NAME, codec_sha256, decode_to_raw,
-                                    metadata_annotations, read_tokens)
+from mne_biocodec.tokens import (FORMAT_NAME, codec_sha256, decode_to_raw,
+                                 metadata_annotations, read_tokens)
 from tokenfile_crafting import read_parts, write_token_file
 
 # n_times samples at SFREQ are ceil(n_times * 2.5) codec samples, i.e. 5 frames of HOP

@@ -1,4 +1,4 @@
-"""Token files built by hand from the format's description (``mne_biocodec.tokenfile``'s
+"""Token files built by hand from the format's description (``mne_biocodec.tokens.files``'s
 docstring), not with its writer: crafted, damaged and version-1 files for the tests."""
 
 import hashlib

@@ -189,6 +189,12 @@ def read_codec_config(path):
     return _find_config(path, _read_header(path)[0])[0]
 
 
+def _modality_from_ratios(ratios):
+    """The modality of a reference checkpoint, which does not record it: the EMG codec is
+    the one that downsamples by 3 x 3 x 2 (18 samples per frame at 1 kHz)."""
+    return "emg" if list(ratios or ()) == [3, 3, 2] else "eeg"
+
+
 def _config_from_reference_json(data, source):
     """Map the reference fixture's ``config.json`` (constructor arguments) to our keys."""
     if "SEANetEncoder" not in data:
@@ -212,7 +218,7 @@ def _config_from_reference_json(data, source):
                                        "threshold_ema_dead_code", "commitment_weight")
                    if k in rvq})
     config.update({k: model[k] for k in ("sample_rate", "normalize", "name") if k in model})
-    config["modality"] = "emg" if config.get("ratios") == [3, 3, 2] else "eeg"
+    config["modality"] = _modality_from_ratios(config.get("ratios"))
     return config
 
 
@@ -242,7 +248,7 @@ def _infer_config(shapes, source):
     strides = [strides[i] for i in sorted(strides)]
     if strides:
         config["ratios"] = list(reversed(strides))
-        config["modality"] = "emg" if config["ratios"] == [3, 3, 2] else "eeg"
+        config["modality"] = _modality_from_ratios(config["ratios"])
         config["sample_rate"] = 1000 if config["modality"] == "emg" else 250
     return config
 

@@ -178,7 +178,7 @@ class StreamingEncoder:
                 "needs the whole signal; encode it with codec.encode instead of streaming."
             )
         self.codec = codec.eval()
-        self.n_q = codec.quantizer._check_n_q(n_q)
+        self.n_q = codec.quantizer.check_n_q(n_q)
         self._encoder = _SequenceStream(codec.encoder.model)
         self.n_times = 0
         self._finished = False

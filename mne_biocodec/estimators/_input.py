@@ -8,6 +8,7 @@ the epochs it holds, in order.
 
 import numpy as np
 
+from ..channels import codec_picks
 from ..preprocessing import check_sfreq
 
 __all__ = ["resolve_input", "is_epochs", "epochs_labels", "match_channels", "check_not_bool"]
@@ -74,14 +75,6 @@ def epochs_labels(X):
     return np.asarray(labels)
 
 
-def _typed_picks(info, modality, exclude):
-    import mne
-
-    if modality == "emg":
-        return mne.pick_types(info, eeg=False, emg=True, exclude=exclude)
-    return mne.pick_types(info, eeg=True, seeg=True, ecog=True, dbs=True, exclude=exclude)
-
-
 def match_channels(ch_names, fitted, bads=(), kind="EEG", name="X"):
     """Positions in ``ch_names`` of the ``fitted`` channel names, in the fitted order.
 
@@ -142,20 +135,14 @@ def _epochs_data(epochs, sfreq, modality, fitted):
             f"sfreq={sfreq:g} does not match the epochs' sampling rate {info['sfreq']:g} Hz. "
             "Leave sfreq=None with Epochs input."
         )
-    kind = _MODALITY_WORDS.get(modality, modality.upper())
     if fitted is None:
-        picks = list(_typed_picks(info, modality, "bads"))
-        if not picks:
-            types = sorted(set(epochs.get_channel_types()))
-            raise ValueError(
-                f"The epochs hold no {kind} channels, bads excluded, for this "
-                f"{modality.upper()} codec (channel types: {types}; bads: {info['bads']}). Set "
-                "the channel types with epochs.set_channel_types(), or use a codec for that "
-                "signal type."
-            )
+        # The codec's channels, bad ones left out (channels.codec_picks: the one rule).
+        picks = codec_picks(info, modality, what="epochs")
     else:
-        typed = [epochs.ch_names[i] for i in _typed_picks(info, modality, [])]
-        order = match_channels(typed, fitted, bads=info["bads"], kind=kind)
+        typed = [epochs.ch_names[i] for i in codec_picks(info, modality, exclude=(),
+                                                            what="epochs")]
+        order = match_channels(typed, fitted, bads=info["bads"],
+                               kind=_MODALITY_WORDS.get(modality, modality.upper()))
         picks = [epochs.ch_names.index(typed[i]) for i in order]
     data = epochs.get_data(picks=picks)  # volts: MNE's SI unit
     return data, float(info["sfreq"]), [epochs.ch_names[i] for i in picks]
@@ -173,8 +160,8 @@ def resolve_input(X, sfreq, modality="eeg", ch_names=None):
     sfreq : float | None
         Sampling rate of array input; must agree with the epochs' when both are given.
     modality : {"eeg", "emg"}, default="eeg"
-        Channel types picked from epochs: EEG (and intracranial EEG) for an EEG codec, EMG
-        for an EMG codec.
+        Channel types picked from epochs (:func:`mne_biocodec.channels.codec_picks`): EEG
+        (and intracranial EEG) for an EEG codec, EMG for an EMG codec.
     ch_names : list of str | None
         Channels to take from Epochs, in this order (those seen in ``fit``): Epochs with the
         same channels in another order are reordered; missing, unexpected or newly bad

@@ -9,8 +9,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..codec import BioCodec, load_codec
-from ..preprocessing import check_sfreq, check_signal_array
-from ..tokens import TokenSet, detokenize, prepare_signals, tokenize
+from ..preprocessing import check_sfreq, check_signal_array, prepare_signals
+from ..tokens import TokenSet, detokenize, tokenize
 from ._input import check_not_bool, is_epochs, resolve_input
 from .features import token_coherence, token_feature_names, token_features
 
@@ -28,9 +28,9 @@ def _load(codec, device):
 class BioCodecTokenizer(TransformerMixin, BaseEstimator):
     """Turn EEG/EMG epochs into neural-codec tokens or token features.
 
-    Every channel of every epoch is resampled to the codec rate (MNE), scaled by its median
-    and inter-quartile range (in microvolts, clamped to +-10) and encoded independently by a
-    frozen :class:`~mne_biocodec.BioCodec`.
+    Every channel of every epoch is resampled to the codec rate (polyphase filter), scaled
+    by its median and inter-quartile range (in microvolts, clamped to +-10) and encoded
+    independently by a frozen :class:`~mne_biocodec.BioCodec`.
 
     Parameters
     ----------
@@ -65,7 +65,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
     device : str | None, default=None
         ``"cuda"`` when available, else ``"cpu"``.
     cache : bool | str | path-like | None, default=None
-        On-disk token cache (:mod:`mne_biocodec.cache`): epochs seen before (same signals,
+        On-disk token cache (:mod:`mne_biocodec.tokens.cache`): epochs seen before (same signals,
         same codec, same ``n_q``) are read back instead of encoded, e.g. across
         cross-validation folds or MOABB evaluations. None uses the folder in
         ``$MNE_BIOCODEC_CACHE`` when set and no cache otherwise; True uses
@@ -186,8 +186,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             # tokens computed earlier (e.g. by encode): their layout is the input's
             sfreq, ch_names, n_chans = X.sfreq, X.ch_names, X.codes.shape[1]
         else:
-            data, sfreq, ch_names = resolve_input(X, self.sfreq,
-                                                  self.codec_.config["modality"])
+            data, sfreq, ch_names = resolve_input(X, self.sfreq, self.codec_.modality)
             n_chans = check_signal_array(data, "X", ndim=3, allow_empty=False).shape[1]
         self.sfreq_ = sfreq
         self.n_chans_ = n_chans
@@ -213,7 +212,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         if sfreq is None and not epochs:
             sfreq = self.sfreq_
         # Epochs after a fit on Epochs: the fitted channels, in the fitted order.
-        data, sfreq, ch_names = resolve_input(X, sfreq, self.codec_.config["modality"],
+        data, sfreq, ch_names = resolve_input(X, sfreq, self.codec_.modality,
                                               ch_names=self.ch_names_ if epochs else None)
         data = check_signal_array(data, "X", ndim=3, allow_empty=False)
         if not np.isclose(sfreq, self.sfreq_):

@@ -1,4 +1,8 @@
-"""Token files: one recording's codec tokens on disk, and the MNE ``Raw`` <-> tokens bridge.
+"""Token files: the ``.bctok`` format, its metadata, and how files are checked, written, read.
+
+Encoding a recording into a token file and decoding one back into an MNE ``Raw`` is
+:mod:`mne_biocodec.tokens.recording`'s job (:func:`~mne_biocodec.tokens.encode_to_file`,
+:func:`~mne_biocodec.tokens.decode_to_raw`).
 
 File format (``.bctok``, version 2)
 -----------------------------------
@@ -36,7 +40,8 @@ Header metadata (safetensors ``__metadata__``, string to string):
   - ``codec_sfreq`` (float, Hz), ``n_q`` (int, codebooks stored), ``n_frames`` (int);
   - ``units``: ``{"center": "uV", "scale": "uV"}``;
   - ``codec``: ``name``, ``modality``, ``sample_rate``, ``hop_length``, ``n_q`` (codebooks
-    of the codec), ``codebook_size``, ``weights_sha256`` (see :func:`codec_sha256`: the
+    of the codec), ``codebook_size``, ``weights_sha256`` (see
+    :func:`~mne_biocodec.tokens.codec_sha256`: the
     SHA-256 of the codec's state dict, identical however the weights were stored, used to
     refuse decoding with another codec), ``file_sha256`` (SHA-256 of the codec weights file
     when known, else null; for shipped codecs it equals the registry's), ``source`` (the
@@ -77,21 +82,20 @@ import json
 import math
 import re
 import warnings
-from contextlib import nullcontext
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
-from ._version import __version__
-from .codec.io import atomic_write, file_sha256
-from .tokens import TokenSet, auto_batch_size, codes_dtype, detokenize, tokenize
+from .._version import __version__
+from ..codec.files import atomic_write, file_sha256
+from ..preprocessing import SFREQ_RANGE
+from .engine import TokenSet, check_codec, codec_sha256, codes_dtype
 
-__all__ = ["write_tokens", "read_tokens", "encode_raw", "encode_to_file", "decode_to_raw",
-           "codec_sha256", "make_token_metadata", "raw_metadata", "check_token_metadata",
-           "metadata_annotations", "FORMAT_NAME", "FORMAT_VERSION", "READ_VERSIONS",
-           "TOKEN_SUFFIX", "STREAM_ABOVE_SECONDS", "SFREQ_RANGE", "MAX_RATE_RATIO"]
+__all__ = ["write_tokens", "read_tokens", "make_token_metadata", "raw_metadata",
+           "check_token_metadata", "check_recording_tokens", "metadata_annotations",
+           "FORMAT_NAME", "FORMAT_VERSION", "READ_VERSIONS", "TOKEN_SUFFIX", "MAX_RATE_RATIO"]
 
 #: Value of the ``format`` header entry of every token file.
 FORMAT_NAME = "mne-biocodec-tokens"
@@ -101,8 +105,6 @@ FORMAT_VERSION = 2
 READ_VERSIONS = (1, 2)
 #: Recommended suffix of token files.
 TOKEN_SUFFIX = ".bctok"
-#: Sampling rates (Hz) a token file may record, for the recording and for the codec.
-SFREQ_RANGE = (1e-2, 1e6)
 #: Largest ratio of the recording's rate to the codec's: it bounds how many samples a
 #: decoded file may hold per stored frame, so a small file cannot ask for a huge recording.
 MAX_RATE_RATIO = 1e4
@@ -131,50 +133,10 @@ _MAX_SAMPLES = 2 ** 53
 _MAX_SECONDS = 1e9
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _FILE_REMEDY = ("Re-encode the recording (`mne-biocodec encode`, "
-                "mne_biocodec.tokenfile.encode_to_file) or restore the file from a copy.")
-
-
-def codec_sha256(codec):
-    """SHA-256 of a codec's weights, independent of how they were stored.
-
-    The digest covers every entry of ``codec.state_dict()`` in key order: its name, dtype,
-    shape and raw bytes. A codec loaded from a file and the same codec re-saved (with other
-    metadata, under another name) have the same digest; codecs that differ in any weight or
-    buffer do not.
-
-    Parameters
-    ----------
-    codec : BioCodec
-        The codec.
-
-    Returns
-    -------
-    sha256 : str
-        64 hex digits.
-    """
-    import torch
-
-    digest = hashlib.sha256()
-    state = codec.state_dict()
-    for key in sorted(state):
-        tensor = state[key].detach().cpu().contiguous()
-        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+                "mne_biocodec.tokens.encode_to_file) or restore the file from a copy.")
 
 
 # -- validation helpers ---------------------------------------------------------------------
-def _check_codec(codec):
-    from .codec import BioCodec
-
-    if not isinstance(codec, BioCodec):
-        raise TypeError(
-            f"codec must be a BioCodec; got {type(codec).__name__}. Load one with "
-            "mne_biocodec.load_codec('biocodec-eeg') or load_codec('<file>.safetensors')."
-        )
-    return codec
-
-
 def _recording_arrays(tokens):
     """``codes (n_chans, n_q, n_frames)``, ``center``, ``scale`` ``(n_chans,)`` of a TokenSet."""
     if not isinstance(tokens, TokenSet):
@@ -225,6 +187,51 @@ def _check_tokens_codec(codes, tokens_codec_sfreq, codec):
             f"The codes lie in [{int(codes.min())}, {int(codes.max())}] but the codec has "
             f"{codec.codebook_size} codes per codebook. Use the codec that made them."
         )
+
+
+def check_recording_tokens(tokens, codec, metadata=None, *, where="metadata", remedy=None):
+    """Check one recording's tokens against a codec and their metadata; return the tensors.
+
+    Parameters
+    ----------
+    tokens : TokenSet
+        Tokens of one recording (codes of shape ``(1, n_chans, n_q, n_frames)``).
+    codec : BioCodec
+        The codec they are for: same rate, at least their codebooks, codes in range.
+    metadata : dict | None
+        Their metadata (:func:`make_token_metadata`, :func:`read_tokens`), checked with
+        :func:`check_token_metadata` and against the tokens' rates and length.
+    where, remedy : str
+        What errors about the metadata name, and how they say to fix it.
+
+    Returns
+    -------
+    codes : ndarray, shape (n_chans, n_q, n_frames)
+        The codes as a file stores them (the smallest unsigned dtype of the codebook).
+    center, scale : ndarray of float64, shape (n_chans,)
+
+    Raises
+    ------
+    TypeError
+        If ``tokens`` is not a TokenSet or ``codec`` not a BioCodec.
+    ValueError
+        If the tokens hold more than one epoch, cannot come from ``codec``, or disagree with
+        ``metadata``.
+    """
+    codec = check_codec(codec)
+    codes, center, scale = _recording_arrays(tokens)
+    _check_tokens_codec(codes, tokens.codec_sfreq, codec)
+    codes = np.ascontiguousarray(codes, dtype=codes_dtype(codec.codebook_size))
+    if metadata is not None:
+        remedy = remedy or "Pass the metadata read_tokens returned with these tokens."
+        check_token_metadata(metadata, codes, center, scale, where=where, remedy=remedy)
+        ours = (float(tokens.sfreq), int(tokens.n_times), float(tokens.codec_sfreq))
+        theirs = (metadata["sfreq"], metadata["n_times"], metadata["codec_sfreq"])
+        if ours != theirs:
+            raise ValueError(
+                f"{where} (sfreq, n_times, codec_sfreq) = {theirs} does not describe these "
+                f"tokens {ours}. {remedy}")
+    return codes, center, scale
 
 
 def _meas_date_text(meas_date):
@@ -385,7 +392,8 @@ def check_token_metadata(metadata, codes, center, scale, *, where="token metadat
     """Check token-file metadata against its tensors, before anything is allocated from it.
 
     Every field is checked for type, range and agreement with the tensors: channel names
-    and types (among MNE's), sampling rates in :data:`SFREQ_RANGE` and at most
+    and types (among MNE's), sampling rates in
+    :data:`~mne_biocodec.preprocessing.SFREQ_RANGE` and at most
     :data:`MAX_RATE_RATIO` apart, ``n_times`` consistent with the number of frames, the
     codec description, finite centres and positive finite scales, codes within the
     codebook, dates, and, for version 2, channel locations, digitisation points,
@@ -703,7 +711,7 @@ def raw_metadata(raw, picks=None):
     See Also
     --------
     make_token_metadata : Uses it when given ``raw``.
-    decode_to_raw : Restores it on the decoded recording.
+    mne_biocodec.tokens.decode_to_raw : Restores it on the decoded recording.
     """
     import mne
 
@@ -775,7 +783,7 @@ def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_dat
                         bads=None, codec_file=None, codec_source=None, extra=None, raw=None):
     """Metadata of a token file (what :func:`write_tokens` stores, :func:`read_tokens` returns).
 
-    Useful on its own to decode in-memory tokens with :func:`decode_to_raw`.
+    Useful on its own to decode in-memory tokens with :func:`~mne_biocodec.tokens.decode_to_raw`.
 
     Parameters
     ----------
@@ -814,9 +822,7 @@ def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_dat
         If the arguments do not agree with the tokens or give invalid values
         (:func:`check_token_metadata`).
     """
-    codec = _check_codec(codec)
-    codes, center, scale = _recording_arrays(tokens)
-    _check_tokens_codec(codes, tokens.codec_sfreq, codec)
+    codes, center, scale = check_recording_tokens(tokens, codec)
     n_chans = codes.shape[0]
     ch_names = tokens.ch_names if ch_names is None else ch_names
     if ch_names is None:
@@ -825,7 +831,7 @@ def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_dat
             f"{n_chans} channels."
         )
     ch_names = list(ch_names)
-    modality = codec.config.get("modality", "eeg")
+    modality = codec.modality
     if raw is not None:
         given = [name for name, value in (("ch_types", ch_types), ("meas_date", meas_date),
                                           ("bads", bads)) if value is not None]
@@ -891,14 +897,9 @@ def make_token_metadata(tokens, codec, ch_names=None, ch_types=None, *, meas_dat
         **{key: recording[key] for key in ("bads", "meas_date", "first_samp", "chs", "dig",
                                            "annotations", "info")},
     }
-    check_token_metadata(metadata, _stored_codes(codes, codec), center, scale,
+    check_token_metadata(metadata, codes, center, scale,
                          remedy="Check the arguments of make_token_metadata / write_tokens.")
     return metadata
-
-
-def _stored_codes(codes, codec):
-    """The codes as stored in a file (the smallest unsigned dtype of the codebook)."""
-    return np.ascontiguousarray(codes, dtype=codes_dtype(codec.codebook_size))
 
 
 def _canonical_json(metadata):
@@ -933,7 +934,8 @@ def _write_file(path, metadata, codes, center, scale):
 
 
 def write_tokens(path, tokens, codec, ch_names=None, ch_types=None, *, meas_date=None,
-                 bads=None, codec_file=None, codec_source=None, extra=None, raw=None):
+                 bads=None, codec_file=None, codec_source=None, extra=None, raw=None,
+                 metadata=None):
     """Write one recording's tokens to a token file (atomically).
 
     Parameters
@@ -941,12 +943,17 @@ def write_tokens(path, tokens, codec, ch_names=None, ch_types=None, *, meas_date
     path : path-like
         Output file (``.bctok`` recommended; the name is used as given).
     tokens : TokenSet
-        Tokens of one recording, e.g. from :func:`encode_raw`.
+        Tokens of one recording, e.g. from :func:`~mne_biocodec.tokens.encode_raw`.
     codec : BioCodec
         The codec that made them (its weights are hashed into the file).
     ch_names, ch_types, meas_date, bads, codec_file, codec_source, extra, raw
         See :func:`make_token_metadata`. Pass ``raw`` to keep the recording's annotations,
-        montage and measurement information (or use :func:`encode_to_file`).
+        montage and measurement information (or use
+        :func:`~mne_biocodec.tokens.encode_to_file`).
+    metadata : dict | None
+        Metadata :func:`make_token_metadata` made for these tokens, written as it is (after
+        checking it against them) instead of being made here; the arguments above must
+        then be None.
 
     Returns
     -------
@@ -956,13 +963,28 @@ def write_tokens(path, tokens, codec, ch_names=None, ch_types=None, *, meas_date
     See Also
     --------
     read_tokens : The inverse.
-    encode_to_file : Encode a recording and write its token file in one call.
+    mne_biocodec.tokens.encode_to_file : Encode a recording and write its token file in one
+        call.
     """
-    metadata = make_token_metadata(
-        tokens, codec, ch_names, ch_types, meas_date=meas_date, bads=bads,
-        codec_file=codec_file, codec_source=codec_source, extra=extra, raw=raw)
-    codes, center, scale = _recording_arrays(tokens)
-    return _write_file(path, metadata, _stored_codes(codes, codec), center, scale)
+    if metadata is None:
+        metadata = make_token_metadata(
+            tokens, codec, ch_names, ch_types, meas_date=meas_date, bads=bads,
+            codec_file=codec_file, codec_source=codec_source, extra=extra, raw=raw)
+    else:
+        given = [name for name, value in (
+            ("ch_names", ch_names), ("ch_types", ch_types), ("meas_date", meas_date),
+            ("bads", bads), ("codec_file", codec_file), ("codec_source", codec_source),
+            ("extra", extra), ("raw", raw)) if value is not None]
+        if given:
+            raise ValueError(f"Pass metadata or {', '.join(given)}, not both: the metadata "
+                             "already holds them.")
+        if not isinstance(metadata, dict) or metadata.get("format_version") != FORMAT_VERSION:
+            raise ValueError(f"metadata must be version-{FORMAT_VERSION} token metadata from "
+                             "make_token_metadata; make it for these tokens.")
+    codes, center, scale = check_recording_tokens(
+        tokens, codec, metadata,
+        remedy="Make the metadata with make_token_metadata for these tokens.")
+    return _write_file(path, metadata, codes, center, scale)
 
 
 def _header_version(header, path):
@@ -987,7 +1009,8 @@ def read_tokens(path):
     Parameters
     ----------
     path : path-like
-        A file written by :func:`write_tokens` or :func:`encode_to_file`.
+        A file written by :func:`write_tokens` or
+        :func:`~mne_biocodec.tokens.encode_to_file`.
 
     Returns
     -------
@@ -1035,7 +1058,7 @@ def read_tokens(path):
             f"{_FILE_REMEDY}") from None
     if header.get("format") != FORMAT_NAME:
         raise ValueError(f"{path} is not an mne-biocodec token file ({TOKEN_SUFFIX}); write "
-                         "one with `mne-biocodec encode` or mne_biocodec.tokenfile."
+                         "one with `mne-biocodec encode` or mne_biocodec.tokens."
                          "encode_to_file.")
     version = _header_version(header, path)
     missing = sorted({"codes", "center", "scale"} - set(tensors))
@@ -1075,348 +1098,3 @@ def read_tokens(path):
                       codec_sfreq=float(metadata["codec_sfreq"]),
                       ch_names=list(metadata["ch_names"]))
     return tokens, metadata
-
-
-# -- Raw <-> tokens -------------------------------------------------------------------------
-def _pick_channels(raw, picks, modality):
-    """Indices of the channels to encode; ValueError for types the codec cannot take."""
-    names, types = list(raw.ch_names), list(raw.get_channel_types())
-    label = modality.upper()
-    fix = (f"pick {label} channels only (picks={modality!r}), or, if these channels do "
-           f"record {label}, set their type with raw.set_channel_types"
-           f"({{'<name>': {modality!r}}}) (CLI: --picks with {label} channel names).")
-    if picks is None:
-        idx = [i for i, t in enumerate(types) if t == modality]
-        if not idx:
-            found = sorted(set(types))
-            raise ValueError(
-                f"The recording has no {label} channels for this {label} codec; its channel "
-                f"types are {found}. Use a codec for one of these types, or, if some "
-                f"channels record {label}, set their type with raw.set_channel_types"
-                f"({{'<name>': {modality!r}}})."
-            )
-        return idx
-    if isinstance(picks, (str, int, np.integer)):
-        picks = [picks]
-    idx = []
-    for pick in picks:
-        if isinstance(pick, (int, np.integer)) and not isinstance(pick, bool):
-            if not -len(names) <= pick < len(names):
-                raise ValueError(f"picks index {pick} is out of range for "
-                                 f"{len(names)} channels.")
-            idx.append(int(pick) % len(names))
-        elif isinstance(pick, str) and pick in names:
-            idx.append(names.index(pick))
-        elif isinstance(pick, str) and pick in types:
-            idx.extend(i for i, t in enumerate(types) if t == pick)
-        else:
-            raise ValueError(
-                f"picks entry {pick!r} is neither a channel name nor a channel type of the "
-                f"recording (types: {sorted(set(types))}; names start with {names[:3]})."
-            )
-    idx = list(dict.fromkeys(idx))
-    wrong = [f"{names[i]} ({types[i]})" for i in idx if types[i] != modality]
-    if wrong:
-        shown = ", ".join(wrong[:5]) + (f" and {len(wrong) - 5} more" if len(wrong) > 5 else "")
-        raise ValueError(f"Unsupported channel types for this {label} codec: {shown}. "
-                         f"To fix, {fix}")
-    return idx
-
-
-def _progress(total, desc, progress):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="ch", disable=not progress, leave=False)
-
-
-#: Recordings longer than this (in seconds) are encoded chunk by chunk when
-#: ``chunk_seconds="auto"``.
-STREAM_ABOVE_SECONDS = 600.0
-
-
-def _streaming_chunk(chunk_seconds, duration):
-    """Chunk length for :func:`encode_raw`, or None to encode the recording whole."""
-    from .streaming import DEFAULT_CHUNK_SECONDS
-
-    if isinstance(chunk_seconds, str):
-        if chunk_seconds != "auto":
-            raise ValueError(f"chunk_seconds must be 'auto', None or a positive number of "
-                             f"seconds; got {chunk_seconds!r}.")
-        return DEFAULT_CHUNK_SECONDS if duration > STREAM_ABOVE_SECONDS else None
-    if chunk_seconds is None or chunk_seconds == 0:
-        return None
-    if not (isinstance(chunk_seconds, (int, float, np.integer, np.floating))
-            and chunk_seconds > 0):
-        raise ValueError(f"chunk_seconds must be 'auto', None or a positive number of "
-                         f"seconds; got {chunk_seconds!r}.")
-    return float(chunk_seconds)
-
-
-def encode_raw(raw, codec, n_q=None, picks=None, *, batch_size=None, device=None,
-               progress=False, chunk_seconds="auto"):
-    """Tokenise a continuous recording (one epoch spanning the whole recording).
-
-    Parameters
-    ----------
-    raw : mne.io.Raw
-        The recording (read from disk when not preloaded).
-    codec : BioCodec
-        The codec; ``codec.config['modality']`` (``"eeg"`` or ``"emg"``) decides which channel
-        types it accepts.
-    n_q : int | None
-        Codebooks to keep (all when None).
-    picks : str | list of str | list of int | None
-        Channel names, channel types or indices. None picks every channel of the codec's
-        modality (bad channels included, other types left out).
-    batch_size : int | None
-        Channels per codec forward pass; None chooses one for speed from the length.
-    device : str | None
-        Where to run the codec.
-    progress : bool, default=False
-        Show a progress bar over channels (over chunks when streaming).
-    chunk_seconds : float | "auto" | None, default="auto"
-        Encode chunk by chunk (:func:`mne_biocodec.streaming.stream_tokenize`), so that the
-        memory used does not grow with the recording length: chunks of this many seconds;
-        ``"auto"`` streams 60-s chunks for recordings longer than 10 minutes
-        (:data:`STREAM_ABOVE_SECONDS`); ``None`` or 0 encodes the whole recording at once.
-        Both ways give identical codes (the same polyphase resampling and whole-recording
-        robust statistics; ``tests/test_streaming.py`` checks it). A Raw
-        that is not preloaded is then read chunk by chunk.
-
-    Returns
-    -------
-    tokens : TokenSet
-        Codes of shape ``(1, n_chans, n_q, n_frames)`` with the picked channel names.
-
-    Raises
-    ------
-    ValueError
-        If the picked channels are not of the codec's type, or ``n_q`` is out of range.
-    """
-    import mne
-
-    codec = _check_codec(codec)
-    if not isinstance(raw, mne.io.BaseRaw):
-        raise TypeError(
-            f"raw must be an mne.io.Raw; got {type(raw).__name__}. For arrays use "
-            "mne_biocodec.tokenize(X, sfreq, codec)."
-        )
-    if n_q is not None and not (isinstance(n_q, (int, np.integer)) and 1 <= n_q <= codec.n_q):
-        raise ValueError(f"n_q must be an integer in [1, {codec.n_q}] (the codec's "
-                         f"codebooks); got {n_q!r}.")
-    idx = _pick_channels(raw, picks, codec.config.get("modality", "eeg"))
-    sfreq = float(raw.info["sfreq"])
-    chunk = _streaming_chunk(chunk_seconds, raw.n_times / sfreq)
-    if chunk is not None:
-        from .streaming import stream_tokenize
-
-        return stream_tokenize(raw, codec, picks=idx, n_q=n_q, chunk_seconds=chunk,
-                               batch_size=batch_size, device=device, progress=progress)
-    data = raw.get_data(picks=idx)
-    n_codec = int(round(data.shape[-1] * codec.sample_rate / sfreq))
-    batch_size = auto_batch_size(n_codec) if batch_size is None else int(batch_size)
-    ch_names = [raw.ch_names[i] for i in idx]
-    parts = []
-    with _progress(len(idx), "encode", progress) as bar:
-        for start in range(0, len(idx), batch_size):
-            chunk = data[None, start:start + batch_size]
-            parts.append(tokenize(chunk, sfreq, codec, n_q=n_q, batch_size=batch_size,
-                                  device=device))
-            bar.update(chunk.shape[1])
-    return TokenSet(codes=np.concatenate([p.codes for p in parts], axis=1),
-                    center=np.concatenate([p.center for p in parts], axis=1),
-                    scale=np.concatenate([p.scale for p in parts], axis=1),
-                    sfreq=sfreq, n_times=int(data.shape[-1]),
-                    codec_sfreq=parts[0].codec_sfreq, ch_names=ch_names)
-
-
-def encode_to_file(raw, path, codec, *, n_q=None, picks=None, batch_size=None, device=None,
-                   progress=False, chunk_seconds="auto", codec_file=None, codec_source=None,
-                   extra=None):
-    """Tokenise a recording into a token file that keeps its metadata.
-
-    :func:`encode_raw` followed by :func:`write_tokens` with ``raw``: besides the codes the
-    file keeps the channel names, types, units and locations, the bad channels, the
-    montage and digitisation points, the annotations, the measurement date, the first
-    sample and the measurement information (subject, experimenter, line frequency,
-    filters, ...), which :func:`decode_to_raw` restores.
-
-    Parameters
-    ----------
-    raw : mne.io.Raw
-        The recording (read chunk by chunk when not preloaded and streaming).
-    path : path-like
-        Token file to write (``.bctok`` recommended), atomically.
-    codec : BioCodec
-        The codec.
-    n_q, picks, batch_size, device, progress, chunk_seconds
-        See :func:`encode_raw`.
-    codec_file, codec_source, extra
-        See :func:`make_token_metadata`.
-
-    Returns
-    -------
-    tokens : TokenSet
-        The tokens written, codes of shape ``(1, n_chans, n_q, n_frames)``.
-    metadata : dict
-        The metadata written (what :func:`read_tokens` returns).
-
-    See Also
-    --------
-    read_tokens, decode_to_raw : The way back.
-    """
-    codec = _check_codec(codec)
-    tokens = encode_raw(raw, codec, n_q=n_q, picks=picks, batch_size=batch_size,
-                        device=device, progress=progress, chunk_seconds=chunk_seconds)
-    metadata = make_token_metadata(tokens, codec, raw=raw, codec_file=codec_file,
-                                   codec_source=codec_source, extra=extra)
-    codes, center, scale = _recording_arrays(tokens)
-    _write_file(path, metadata, _stored_codes(codes, codec), center, scale)
-    return tokens, metadata
-
-
-def _unlocked(info):
-    """Context in which ``info`` takes the fields MNE gives no public setter for.
-
-    ``dig``, ``highpass``, ``lowpass`` and ``custom_ref_applied`` are set only by MNE's
-    readers and methods that change the data; a decoded recording restores those of the
-    original, as MNE's readers do, inside ``Info._unlock``.
-    """
-    unlock = getattr(info, "_unlock", None)
-    return unlock() if unlock is not None else nullcontext()
-
-
-def _dig_point_class():
-    import mne
-
-    # MNE does not export its DigPoint class; the points of any montage are DigPoints.
-    montage = mne.channels.make_dig_montage(nasion=(0.0, 0.0, 0.0), coord_frame="head")
-    return type(montage.dig[0])
-
-
-def _position(values):
-    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
-
-def _restore_recording(raw, metadata):
-    """Give a decoded ``raw`` what ``metadata`` kept of the original recording."""
-    for ch, entry in zip(raw.info["chs"], metadata.get("chs") or []):
-        for key in ("unit", "unit_mul", "coil_type", "coord_frame"):
-            ch[key] = entry[key]
-        ch["loc"] = _position(entry["loc"])
-    info = metadata.get("info") or {}
-    # The decoded signal holds nothing above the codec's Nyquist frequency either.
-    nyquist = min(float(metadata["sfreq"]), float(metadata["codec_sfreq"])) / 2
-    lowpass = nyquist if info.get("lowpass") is None else min(info["lowpass"], nyquist)
-    point = _dig_point_class() if metadata.get("dig") else None
-    with _unlocked(raw.info):
-        raw.info["dig"] = [point(kind=p["kind"], ident=p["ident"],
-                                 coord_frame=p["coord_frame"], r=_position(p["r"]))
-                           for p in metadata.get("dig") or []] or None
-        raw.info["lowpass"] = lowpass
-        raw.info["highpass"] = min(info.get("highpass") or 0.0, lowpass)
-        raw.info["custom_ref_applied"] = int(info.get("custom_ref_applied") or 0)
-    for key in ("experimenter", "description", "proj_name", "proj_id", "line_freq"):
-        if info.get(key) is not None:
-            raw.info[key] = info[key]
-    if info.get("subject_info"):
-        subject = dict(info["subject_info"])
-        if subject.get("birthday") is not None:
-            subject["birthday"] = date.fromisoformat(subject["birthday"])
-        raw.info["subject_info"] = subject
-    if info.get("device_info"):
-        raw.info["device_info"] = dict(info["device_info"])
-    if metadata.get("meas_date"):
-        raw.set_meas_date(datetime.fromisoformat(metadata["meas_date"])
-                          .astimezone(timezone.utc))
-    annotations = metadata_annotations(metadata)
-    if len(annotations):
-        # Annotations outside the data (possible only in an edited file) are dropped.
-        raw.set_annotations(annotations, emit_warning=False)
-    raw.info["bads"] = list(metadata.get("bads", []))
-
-
-def decode_to_raw(tokens, metadata, codec, *, allow_mismatch=False, batch_size=None,
-                  progress=False):
-    """Decode a recording's tokens into an MNE ``RawArray``.
-
-    Parameters
-    ----------
-    tokens : TokenSet
-        Tokens of one recording (from :func:`read_tokens` or :func:`encode_raw`).
-    metadata : dict
-        Their metadata (from :func:`read_tokens` or :func:`make_token_metadata`); it is
-        checked against the tokens (:func:`check_token_metadata`) before anything is
-        allocated.
-    codec : BioCodec
-        The codec that made the tokens.
-    allow_mismatch : bool, default=False
-        Decode even when ``codec`` is not the codec recorded in ``metadata`` (its weights
-        differ); the signals are then meaningless except for experiments.
-    batch_size : int | None
-        Channels per codec forward pass; None chooses one for speed from the length.
-    progress : bool, default=False
-        Show a progress bar over channels.
-
-    Returns
-    -------
-    raw : mne.io.RawArray
-        Signals in volts with the original channel names, types, bad channels, sampling
-        rate, length and measurement date and, from version-2 metadata, the original first
-        sample, annotations, channel units and locations, montage (digitisation points)
-        and measurement information. ``info['lowpass']`` is at most half the codec's rate.
-
-    Raises
-    ------
-    ValueError
-        "mismatched codecs" when the codec's weights differ from those recorded, or when the
-        tokens cannot come from this codec (rate, codebooks); invalid metadata or metadata
-        that does not belong to the tokens.
-    """
-    import mne
-
-    codec = _check_codec(codec)
-    codes, center, scale = _recording_arrays(tokens)
-    _check_tokens_codec(codes, tokens.codec_sfreq, codec)
-    check_token_metadata(metadata, _stored_codes(codes, codec), center, scale,
-                         where="metadata",
-                         remedy="Pass the metadata read_tokens returned with these tokens.")
-    recorded = metadata["codec"]
-    ours = (float(tokens.sfreq), int(tokens.n_times), float(tokens.codec_sfreq))
-    theirs = (metadata["sfreq"], metadata["n_times"], metadata["codec_sfreq"])
-    if ours != theirs:
-        raise ValueError(
-            f"metadata (sfreq, n_times, codec_sfreq) = {theirs} does not describe these "
-            f"tokens {ours}. Pass the metadata read_tokens returned with these tokens.")
-    expected_sha = recorded.get("weights_sha256")
-    if not allow_mismatch and expected_sha is not None:
-        actual_sha = codec_sha256(codec)
-        if actual_sha != expected_sha:
-            raise ValueError(
-                f"mismatched codecs: the tokens were made with codec "
-                f"{recorded.get('name')!r} (weights sha256 {expected_sha[:12]}...) but the "
-                f"codec given is {codec.config.get('name')!r} (weights sha256 "
-                f"{actual_sha[:12]}...). Decode with the codec that encoded them"
-                + (f" ({recorded['source']})" if recorded.get("source") else "")
-                + ", or pass allow_mismatch=True (CLI: --allow-mismatch) to decode anyway."
-            )
-    n_chans = codes.shape[0]
-    n_codec = codes.shape[-1] * codec.hop_length
-    batch_size = auto_batch_size(n_codec) if batch_size is None else int(batch_size)
-    data = np.empty((n_chans, int(tokens.n_times)), dtype=np.float64)
-    center = center.reshape(1, n_chans, 1)
-    scale = scale.reshape(1, n_chans, 1)
-    with _progress(n_chans, "decode", progress) as bar:
-        for start in range(0, n_chans, batch_size):
-            sl = slice(start, min(start + batch_size, n_chans))
-            part = TokenSet(codes=codes[None, sl], center=center[:, sl], scale=scale[:, sl],
-                            sfreq=tokens.sfreq, n_times=tokens.n_times,
-                            codec_sfreq=tokens.codec_sfreq)
-            data[sl] = detokenize(part, codec, batch_size=batch_size)[0]
-            bar.update(sl.stop - sl.start)
-    info = mne.create_info(list(metadata["ch_names"]), float(metadata["sfreq"]),
-                           list(metadata["ch_types"]), verbose="error")
-    raw = mne.io.RawArray(data, info, first_samp=int(metadata.get("first_samp", 0)),
-                          verbose="error")
-    _restore_recording(raw, metadata)
-    return raw

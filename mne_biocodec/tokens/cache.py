@@ -1,11 +1,14 @@
 """On-disk cache of codec tokens, keyed by the exact codec input and the codec weights.
 
+A thin layer over the engine's :func:`~mne_biocodec.tokens.engine.encode`: items found in
+the cache are read back, the others are encoded by the engine and stored.
+
 Tokenising is the slow step of every token pipeline, and cross-validation, grid searches and
 MOABB evaluations tokenise the same epochs again and again. The cache stores the codes of each
 item (an epoch: all its channels) under a SHA-256 of
 
 - the normalised float32 signals the encoder sees (bytes, shape, the codec rate),
-- the codec weights (:func:`mne_biocodec.tokenfile.codec_sha256`, so a fine-tuned or other
+- the codec weights (:func:`mne_biocodec.tokens.codec_sha256`, so a fine-tuned or other
   codec never reuses them),
 - the number of codebooks, the precision and the device type of the encoder pass (GPU kernels
   round differently from CPU ones),
@@ -52,8 +55,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .codec.io import atomic_write
-from .tokens import codes_dtype, encode_segments
+from ..codec.files import atomic_write
+from .engine import codec_sha256, codes_dtype, encode
 
 __all__ = ["resolve_cache", "cache_key", "cached_encode", "CACHE_ENV", "CACHE_VERSION"]
 
@@ -114,8 +117,6 @@ def _weights_fingerprint(codec):
 
 
 def _codec_digest(codec):
-    from .tokenfile import codec_sha256
-
     fingerprint = _weights_fingerprint(codec)
     cached = _DIGESTS.get(codec)
     if cached is None or cached[0] != fingerprint:
@@ -132,7 +133,7 @@ def cache_key(signals, codec_digest, sfreq, n_q, precision="float32", device_typ
     signals : ndarray of float32, shape (..., n_times)
         The normalised signals the encoder sees, at the codec rate.
     codec_digest : str
-        :func:`mne_biocodec.tokenfile.codec_sha256` of the codec.
+        :func:`mne_biocodec.tokens.codec_sha256` of the codec.
     sfreq : float
         The codec rate in Hz.
     n_q : int
@@ -209,7 +210,7 @@ def _store(folder, entries):
 
 
 def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, device=None,
-                  return_hits=False):
+                  return_hits=False, progress=False):
     """Codes of normalised signals, read from the cache where present, else encoded and stored.
 
     Parameters
@@ -217,20 +218,23 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
     codec : BioCodec
         The codec.
     signals : ndarray, shape (n_items, ..., n_times)
-        Normalised signals at the codec rate (e.g. :func:`mne_biocodec.tokens.prepare_signals`
-        output ``(n_epochs, n_chans, n_times)``); each item along the first axis (an epoch) is
-        one cache entry.
+        Normalised signals at the codec rate (e.g.
+        :func:`mne_biocodec.preprocessing.prepare_signals` output
+        ``(n_epochs, n_chans, n_times)``); each item along the first axis (an epoch) is one
+        cache entry.
     n_q : int | None
         Codebooks (all when None).
     cache : bool | str | path-like | None, default=True
         Where the cache lives (see :func:`resolve_cache`); without one this is
-        :func:`mne_biocodec.tokens.encode_segments`.
+        :func:`mne_biocodec.tokens.engine.encode`.
     batch_size : int | None
         Segments per forward pass for the items not in the cache.
     device : str | None
         Where to run the codec.
     return_hits : bool, default=False
         Also return how many items came from the cache.
+    progress : bool, default=False
+        Show a progress bar over the segments encoded.
 
     Returns
     -------
@@ -254,8 +258,8 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
     dtype = np.dtype(codes_dtype(codec.codebook_size))
     folder = resolve_cache(cache)
     if folder is None:
-        codes = encode_segments(codec, signals.reshape(-1, n_times), n_q=n_q,
-                                batch_size=batch_size, device=device)
+        codes = encode(codec, signals.reshape(-1, n_times), n_q=n_q, batch_size=batch_size,
+                       device=device, progress=progress)
         codes = codes.reshape(len(signals), *shape)
         return (codes, 0) if return_hits else codes
     digest = _codec_digest(codec)
@@ -272,8 +276,8 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
         else:
             codes[i] = found
     if missing:
-        fresh = encode_segments(codec, signals[missing].reshape(-1, n_times), n_q=n_q,
-                                batch_size=batch_size, device=device)
+        fresh = encode(codec, signals[missing].reshape(-1, n_times), n_q=n_q,
+                       batch_size=batch_size, device=device, progress=progress)
         fresh = fresh.reshape(len(missing), *shape)
         codes[missing] = fresh
         _store(folder, [(paths[i], keys[i], codes[i]) for i in missing])
