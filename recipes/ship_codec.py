@@ -40,9 +40,9 @@ def main(argv=None):
 def _extra(source):
     from safetensors import safe_open
 
-    from mne_biocodec.codec.io import _resolve_file
+    from mne_biocodec import load_codec
 
-    path, _ = _resolve_file(source)
+    path = load_codec(source, device="cpu").weights_file
     with safe_open(str(path), framework="pt") as fid:
         meta = fid.metadata() or {}
     return json.loads(meta["extra"]) if "extra" in meta else None

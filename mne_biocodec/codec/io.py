@@ -15,7 +15,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 
 from .files import atomic_write, file_sha256, save_codec
-from .model import BioCodec, EEG_CONFIG, check_codec_config, default_device
+from .model import BioCodec, EEG_CONFIG, default_device
 
 __all__ = ["save_codec", "load_codec", "convert_checkpoint", "read_codec_config", "file_sha256",
            "atomic_write"]

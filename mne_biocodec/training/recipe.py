@@ -135,7 +135,7 @@ def _prepare_data(recipe, out, sfreq):
     return train, valid, meta
 
 
-def train_from_recipe(recipe_path, out=None, max_epochs=None, distributed=None):
+def train_from_recipe(recipe_path, out=None, max_epochs=None):
     """Train (or resume) the codec a recipe describes.
 
     Builds (or reads from ``out``) the recipe's segments and calls
@@ -152,9 +152,6 @@ def train_from_recipe(recipe_path, out=None, max_epochs=None, distributed=None):
         checkpoints, the codec and ``curve.json``.
     max_epochs : int | None
         Overrides the recipe's ``max_epochs``.
-    distributed : bool | None
-        Accepted for compatibility and ignored: the run is data-parallel exactly when
-        ``torchrun`` launched it.
 
     Returns
     -------
