@@ -317,7 +317,7 @@ def _cmd_demo(args):
     if args.seconds is not None and not args.seconds > 0:
         raise CLIError(f"--seconds must be positive; got {args.seconds}.")
     out_dir = Path(args.out).absolute()
-    print(f"mne-biocodec demo: writing to {out_dir}")
+    print(f"mne-biocodec demo: writing to {out_dir}", flush=True)
     sample = sample_path()
     _stage(f"reading {sample.name}")
     raw = _read_recording(sample)

@@ -7,7 +7,8 @@ Layers, each importing only the ones above it:
 - :mod:`~mne_biocodec.tokens.cache`: the on-disk token cache over the engine;
 - :mod:`~mne_biocodec.tokens.arrays`: :func:`tokenize` / :func:`detokenize` of epochs
   (signal preparation from :mod:`mne_biocodec.preprocessing` + cache + engine);
-- :mod:`~mne_biocodec.tokens.files`: the ``.bctok`` token-file format (write, read, check);
+- :mod:`~mne_biocodec.tokens.schema`: the token files' metadata schema and its validation;
+- :mod:`~mne_biocodec.tokens.files`: the ``.bctok`` token-file format (build, write, read);
 - :mod:`~mne_biocodec.tokens.recording`: recordings (``mne.io.Raw``) to tokens and token
   files and back, streaming long recordings through the engine.
 """
@@ -17,9 +18,10 @@ from .arrays import detokenize, tokenize
 from .cache import cached_encode, resolve_cache
 from .engine import (TokenSet, auto_batch_size, codec_sha256, codes_dtype, decode, encode,
                      encode_stream)
-from .files import (FORMAT_NAME, FORMAT_VERSION, READ_VERSIONS, TOKEN_SUFFIX,
-                    check_token_metadata, make_token_metadata, metadata_annotations,
-                    raw_metadata, read_tokens, write_tokens)
+from .files import (make_token_metadata, metadata_annotations, raw_metadata, read_tokens,
+                    write_tokens)
+from .schema import (FORMAT_NAME, FORMAT_VERSION, READ_VERSIONS, TOKEN_SUFFIX,
+                     check_token_metadata)
 from .recording import (DEFAULT_CHUNK_SECONDS, STREAM_ABOVE_SECONDS, decode_to_raw,
                         encode_raw, encode_to_file, stream_tokenize)
 
