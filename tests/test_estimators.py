@@ -129,8 +129,8 @@ def test_pipeline_cross_validation_above_chance(mi_data, default_codec):
 
 def test_classifier_learns_and_predicts_labels(mi_data, mi_codes, default_codec):
     X, y, sfreq = mi_data
-    clf = BioCodecClassifier(codec=default_codec, sfreq=sfreq, max_epochs=20, batch_size=16,
-                             random_state=0, train_split=False)
+    clf = BioCodecClassifier(codec=default_codec, sfreq=sfreq, head="paper", max_epochs=20,
+                             batch_size=16, random_state=0, train_split=False)
     clf.fit(X, y)
     assert set(clf.predict(X[:5])) <= {"left_hand", "right_hand"}
     assert list(clf.classes_) == ["left_hand", "right_hand"]
@@ -274,7 +274,7 @@ def test_classifier_rejects_single_class(mi_data, default_codec):
 
 def test_classifier_finetunes_codec(mi_data, default_codec):
     X, y, sfreq = mi_data
-    clf = BioCodecClassifier(codec=default_codec, sfreq=sfreq, finetune_codec=True,
+    clf = BioCodecClassifier(codec=default_codec, sfreq=sfreq, head="paper", finetune_codec=True,
                              max_epochs=2, batch_size=8, random_state=0, train_split=False)
     before = default_codec.encoder.model[0].conv.conv.bias.detach().clone()
     clf.fit(X[:16, :4], y[:16])

@@ -249,7 +249,7 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
         For imagery: ``"BioCodec+LR"`` (spatial token coherence + log channel scales,
         standardised, L2 logistic regression), ``"BioCodec+TS+LR"`` (token coherence matrices
         scaled by the channels' relative power, tangent space, logistic regression),
-        ``"BioCodecClassifier"`` (the small transformer head),
+        ``"BioCodecClassifier"`` (its default covariance head),
         ``"CSP+LDA"`` and ``"TS+LR"`` (MOABB's CSP.yml and TSLR.yml). For SSVEP, the same
         BioCodec pipelines plus ``"BioCodec-FB+LR"`` (``"BioCodec+LR"`` features of each band
         of ``FilterBankSSVEP`` input),

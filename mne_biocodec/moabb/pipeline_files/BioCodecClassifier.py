@@ -1,4 +1,4 @@
-"""BioCodecClassifier: the frozen codec's tokens and the paper's small transformer head.
+"""BioCodecClassifier: the frozen codec's tokens and its default (covariance) head.
 
 MOABB pipeline file (``PIPELINE``); run it with the paradigm resampled to 250 Hz.
 """

@@ -1,0 +1,147 @@
+"""BioCodecClassifier's heads: the default learns motor imagery from tens of trials, the
+paper's head is kept as it was (issue 19)."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
+from mne_biocodec import BioCodecClassifier, BioCodecTokenizer
+from mne_biocodec.estimators.head import TokenCovarianceHead, TokenTransformerHead
+
+
+# Central channels carry motor imagery; 21 of them keep the tokenisation fast.
+MI_CHANNELS = ["FC5", "FC3", "FC1", "FCz", "FC2", "FC4", "FC6", "C5", "C3", "C1", "Cz", "C2",
+               "C4", "C6", "CP5", "CP3", "CP1", "CPz", "CP2", "CP4", "CP6"]
+
+
+@pytest.fixture(scope="module")
+def mi_tokens(data_root, default_codec):
+    """Imagined left vs right fist of eegmmidb subject 4 (runs 4, 8, 12), 45 epochs of 0-4 s,
+    21 central channels, 8-30 Hz: tokenised once; labels and signals."""
+    from mne_biocodec.datasets import load_eegmmidb_epochs
+
+    epochs = load_eegmmidb_epochs(4, task="left_right", tmin=0.0, tmax=4.0, l_freq=8.0,
+                                  h_freq=30.0, path=data_root).pick(MI_CHANNELS)
+    tokens = BioCodecTokenizer(codec=default_codec, output="codes").fit(epochs).encode(epochs)
+    inv = {v: k for k, v in epochs.event_id.items()}
+    y = np.array([inv[c] for c in epochs.events[:, 2]])
+    return tokens, y, epochs.get_data()
+
+
+def _subset(tokens, index):
+    return dataclasses.replace(tokens, codes=tokens.codes[index],
+                               center=tokens.center[index], scale=tokens.scale[index])
+
+
+def _cv_auc(make, tokens, X, y, use_tokens):
+    """Mean ROC AUC over MOABB's within-session folds (5-fold, shuffled, seed 42)."""
+    aucs = []
+    for train, test in StratifiedKFold(5, shuffle=True, random_state=42).split(X, y):
+        est = make()
+        if use_tokens:
+            est.fit(_subset(tokens, train), y[train])
+            proba = est.predict_proba(_subset(tokens, test))[:, 1]
+        else:
+            est.fit(X[train], y[train])
+            proba = est.predict_proba(X[test])[:, 1]
+        aucs.append(roc_auc_score(y[test] == est.classes_[1], proba))
+    return float(np.mean(aucs))
+
+
+def test_default_classifier_beats_csp_lda(mi_tokens, default_codec):
+    """Issue 19's floor: the default classifier above CSP+LDA on held-out folds of one
+    subject (the same folds, MOABB's within-session ones)."""
+    from mne_biocodec.moabb import make_pipelines
+
+    tokens, y, X = mi_tokens
+    csp_lda = make_pipelines("LeftRightImagery", sfreq=160.0, names=["CSP+LDA"])["CSP+LDA"]
+    csp_auc = _cv_auc(lambda: clone(csp_lda), tokens, X, y, use_tokens=False)
+    clf_auc = _cv_auc(lambda: BioCodecClassifier(codec=default_codec, random_state=0,
+                                                 device="cpu"),
+                      tokens, X, y, use_tokens=True)
+    print(f"5-fold AUC: default classifier {clf_auc:.3f}, CSP+LDA {csp_auc:.3f}")
+    # measured on these folds: CSP+LDA 0.76 (TS+LR 0.73); the classifier 0.82 with seed 0
+    # (0.85, 0.81, 0.81, 0.79 with seeds 1-4). Fixed seeds make the run deterministic.
+    assert clf_auc > csp_auc
+    assert clf_auc >= 0.78
+
+
+def test_default_head_is_small_and_stored_untouched(mi_tokens, default_codec):
+    tokens, y, _ = mi_tokens
+    clf = BioCodecClassifier(codec=default_codec, random_state=0, device="cpu")
+    params = clf.get_params()
+    assert (params["head"], params["lr"], params["max_epochs"],
+            params["train_split"]) == ("covariance", None, None, None)
+    clf.fit(tokens, y)
+    assert isinstance(clf.module_, TokenCovarianceHead)
+    n_chans = tokens.codes.shape[1]
+    assert clf.n_trainable_params_ == (n_chans * (n_chans + 1) // 2 + n_chans) * 2 + 2
+    # all six codebooks tokenised (the tokenizer's cache entries serve), the first two summed
+    assert clf.tokenizer_.n_q_ == 6 and clf.module_.n_q == 2 and len(clf.history) == 60
+    # the parameters stay as given: fit resolved them without storing the resolution
+    assert clf.get_params()["lr"] is None and clf.get_params()["max_epochs"] is None
+    # predictions do not depend on the batch they come in (evaluation uses every frame)
+    proba = clf.predict_proba(tokens)
+    np.testing.assert_allclose(clf.predict_proba(_subset(tokens, np.arange(5))), proba[:5],
+                               rtol=1e-5, atol=1e-6)
+
+
+#: TokenTransformerHead for 21 channels, 6 codebooks of 256 x 16, use_scale: the paper head's
+#: size before issue 19 (head.py at commit c2939d7; 101,986 for 64 channels).
+PAPER_HEAD_PARAMS_21_CHANS = 54_514
+
+
+def test_paper_head_is_unchanged(mi_tokens, default_codec):
+    tokens, y, _ = mi_tokens
+    clf = BioCodecClassifier(codec=default_codec, head="paper", max_epochs=1,
+                             random_state=0, device="cpu")
+    paper = BioCodecClassifier(head="paper")
+    # the former defaults: learning rate, epochs, all codebooks
+    assert (paper.head_default("lr"), paper.head_default("max_epochs"),
+            paper.get_params()["n_q"]) == (1e-3, 20, None)
+    clf.fit(tokens, y)
+    assert type(clf.module_) is TokenTransformerHead
+    assert clf.n_trainable_params_ == PAPER_HEAD_PARAMS_21_CHANS
+    assert clf.tokenizer_.n_q_ == 6
+    # the paper's recipe: a stratified fifth held out for model selection
+    assert len(clf.history[-1, "batches"]) > 0 and "valid_bacc" in clf.history[-1]
+    assert clf.predict_proba(tokens).shape == (len(y), 2)
+
+
+@pytest.mark.parametrize("head", ["transformer", "Paper", None, 3])
+def test_invalid_head_refused(mi_tokens, default_codec, head):
+    tokens, y, _ = mi_tokens
+    clf = BioCodecClassifier(codec=default_codec, head=head)
+    assert clf.get_params()["head"] is head  # stored untouched, checked in fit
+    with pytest.raises(ValueError, match=r"head must be one of \['covariance', 'paper'\]; "
+                                         rf"got {head!r}"):
+        clf.fit(tokens, y)
+
+
+def test_finetune_codec_needs_paper_head(mi_tokens, default_codec):
+    _, y, X = mi_tokens
+    with pytest.raises(ValueError, match="finetune_codec=True .* Pass head='paper'"):
+        BioCodecClassifier(codec=default_codec, sfreq=160.0, finetune_codec=True).fit(
+            X[:8], y[:8])
+
+
+def test_covariance_head_matches_token_coherence(mi_tokens, default_codec):
+    """The head's covariance is the tokenizer's coherence matrix, normalised and shrunk."""
+    from mne_biocodec.estimators.features import token_coherence
+
+    tokens, _, _ = mi_tokens
+    n_chans = tokens.codes.shape[1]
+    head = TokenCovarianceHead(n_chans, 2, n_q=6, codebooks=default_codec.codebook_vectors(6),
+                               n_codebooks=6, shrinkage=0.0).eval()
+    log_scale = torch.as_tensor(np.log10(tokens.scale[:4, :, 0]), dtype=torch.float32)
+    mats = head.covariances(torch.as_tensor(tokens.codes[:4].astype(np.int64)), log_scale)
+    expected = token_coherence(_subset(tokens, np.arange(4)), default_codec)
+    expected /= np.trace(expected, axis1=1, axis2=2)[:, None, None] / n_chans
+    np.testing.assert_allclose(mats.numpy(), expected, rtol=1e-4, atol=1e-6)
+    with pytest.raises(ValueError, match="crop must be in"):
+        TokenCovarianceHead(n_chans, 2, crop=0.0)
