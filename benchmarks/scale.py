@@ -42,7 +42,7 @@ EEGMMIDB = "MNE-eegbci-data/files/eegmmidb/1.0.0"
 # channels of the 10-20 montage are kept per recording).
 TUH_HOURS = 27_000
 TUH_CHANNELS = 21
-# The paper's pretraining recipe (DESIGN.md): 20 epochs over 5 M single-channel 5-s
+# The paper's pretraining recipe (Avramidis et al. 2025, arXiv:2510.09095): 20 epochs over 5 M single-channel 5-s
 # segments in batches of 512, i.e. ~195 k steps.
 PAPER_SEGMENTS = 5_000_000
 PAPER_EPOCHS = 20
@@ -102,9 +102,9 @@ def bench_in_process(paths):
 
 
 def _warm_worker():
-    from mne_biocodec.corpus import _worker_codec
+    from mne_biocodec.corpus import worker_codec
 
-    _worker_codec("biocodec-eeg", None)
+    worker_codec("biocodec-eeg", None)
     return os.getpid()
 
 

@@ -29,7 +29,7 @@ from .codec.io import atomic_write
 from .tokens import TOKEN_SUFFIX, codec_sha256, encode_to_file
 
 __all__ = ["encode_corpus", "find_recordings", "read_manifest", "make_local_cluster",
-           "CorpusSummary", "MANIFEST_NAME", "RECORDING_SUFFIXES"]
+           "CorpusSummary", "MANIFEST_NAME", "RECORDING_SUFFIXES", "worker_codec"]
 
 #: File name of the manifest in a token store.
 MANIFEST_NAME = "manifest.json"
@@ -264,7 +264,20 @@ _WORKER_CODECS = {}
 _MOABB_CACHE = {}
 
 
-def _worker_codec(codec_source, device):
+def worker_codec(codec_source, device):
+    """The codec of a Dask worker process, loaded once per process and source.
+
+    Parameters
+    ----------
+    codec_source : str | path-like
+        A shipped codec's name or a codec file.
+    device : str | None
+        Where to run it.
+
+    Returns
+    -------
+    codec : BioCodec
+    """
     key = (str(codec_source), device)
     if key not in _WORKER_CODECS:
         import torch
@@ -308,7 +321,7 @@ def _read_recording(recording):
 
 def _encode_recording(recording, store, codec_source, n_q, picks, device):
     """Worker task: read, encode and write one recording; return its manifest entry."""
-    codec = _worker_codec(codec_source, device)
+    codec = worker_codec(codec_source, device)
     t0, cpu0 = time.perf_counter(), time.process_time()
     raw = _read_recording(recording)
     # The token file keeps the recording's annotations, montage and measurement info too,

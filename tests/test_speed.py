@@ -61,7 +61,8 @@ def test_speed_benchmark_runs(speed):
     result = speed.run(batches=(4,), threads=(1,), repeats=1, agreement_segments=8,
                        memory=False, candidates=True)
     flops = result["flops_per_channel_second"]
-    # ~49 MFLOP of convolutions and ~44 of LSTM per channel-second (DESIGN.md).
+    # ~49 MFLOP of convolutions and ~44 of LSTM per channel-second: the reference EEG
+    # encoder's layer sizes (BioCodec, arXiv:2510.09095) counted by the speed benchmark.
     assert 85e6 < flops["encode"] < 100e6 and 40e6 < flops["encode_lstm"] < 48e6
     rows = {(r["op"], r["path"]): r for r in result["rows"]}
     assert set(rows) >= {("encode", "eager"), ("encode", "default"), ("decode", "default"),

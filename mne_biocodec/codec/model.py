@@ -1,6 +1,7 @@
 """The BioCodec model: SEANet encoder, residual vector quantizer, SEANet decoder."""
 
 import copy
+import hashlib
 import math
 import numbers
 
@@ -288,7 +289,8 @@ class BioCodec(nn.Module):
         :func:`mne_biocodec.codec.load_codec`; None for a codec built in memory).
     source : str | path-like | None
         What was passed to :func:`mne_biocodec.codec.load_codec`: a shipped codec's name, a
-        file or a folder (None for a codec built in memory).
+        file or a folder (None for a codec built in memory). With :attr:`weights_file` and
+        :meth:`weights_sha256` it says which weights the codec holds.
     encoder : SEANetEncoder
     quantizer : ResidualVectorQuantizer
     decoder : SEANetDecoder
@@ -328,6 +330,28 @@ class BioCodec(nn.Module):
         state = {k: v.detach().cpu() for k, v in self.state_dict().items()}
         return _rebuild_codec, (self.config, state, self.training, str(self.device),
                                 self.weights_file, self.source)
+
+    def weights_sha256(self):
+        """SHA-256 of the codec's weights, independent of how they were stored.
+
+        The digest covers every entry of ``state_dict()`` in key order: its name, dtype,
+        shape and raw bytes. A codec loaded from a file and the same codec re-saved (with
+        other metadata, under another name) have the same digest; codecs that differ in any
+        weight or buffer do not. Token files record it to refuse decoding with another codec,
+        and the token cache keys its entries with it.
+
+        Returns
+        -------
+        sha256 : str
+            64 hex digits.
+        """
+        digest = hashlib.sha256()
+        state = self.state_dict()
+        for key in sorted(state):
+            tensor = state[key].detach().cpu().contiguous()
+            digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     def save(self, path, extra_metadata=None):
         """Write the weights (safetensors, config in its metadata) and a JSON config beside.

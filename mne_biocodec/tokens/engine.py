@@ -16,7 +16,6 @@ Preparing the signals (microvolts, resampling, robust scaling) is
 needed to undo it.
 """
 
-import hashlib
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -57,11 +56,7 @@ def check_codec(codec):
 def codec_sha256(codec):
     """SHA-256 of a codec's weights, independent of how they were stored.
 
-    The digest covers every entry of ``codec.state_dict()`` in key order: its name, dtype,
-    shape and raw bytes. A codec loaded from a file and the same codec re-saved (with other
-    metadata, under another name) have the same digest; codecs that differ in any weight or
-    buffer do not. Token files record it to refuse decoding with another codec, and the token
-    cache keys its entries with it.
+    The function form of :meth:`BioCodec.weights_sha256 <mne_biocodec.BioCodec.weights_sha256>`.
 
     Parameters
     ----------
@@ -73,13 +68,7 @@ def codec_sha256(codec):
     sha256 : str
         64 hex digits.
     """
-    digest = hashlib.sha256()
-    state = codec.state_dict()
-    for key in sorted(state):
-        tensor = state[key].detach().cpu().contiguous()
-        digest.update(f"{key}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
-        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
+    return codec.weights_sha256()
 
 
 @dataclass
