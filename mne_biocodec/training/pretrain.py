@@ -307,8 +307,7 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
             codec.load_state_dict(init_codec.state_dict())
         optimizer = torch.optim.Adam(codec.parameters(), lr=recipe.lr, betas=ADAM_BETAS)
         criterion = CodecLoss(time_weight=recipe.time_weight, freq_weight=recipe.freq_weight,
-                              windows=EMG_WINDOWS if config.get("modality") == "emg"
-                              else EEG_WINDOWS)
+                              windows=EMG_WINDOWS if codec.modality == "emg" else EEG_WINDOWS)
         history = History()
         if point.folder is not None:
             history = read_checkpoint(point.folder, codec, optimizer, device)
