@@ -466,8 +466,6 @@ def group_cache():
 def group_resume():
     import hashlib
 
-    import numpy as np
-
     from mne_biocodec.datasets import load_eegmmidb_raw, make_codec_segments
     from mne_biocodec.training import pretrain_codec
 

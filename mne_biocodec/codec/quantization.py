@@ -393,10 +393,6 @@ class ResidualVectorQuantizer(nn.Module):
             )
         return n_q_int
 
-    # mne_biocodec/codec/streaming.py still calls the private name; drop this alias once
-    # it calls check_n_q.
-    _check_n_q = check_n_q
-
     def _check_latent(self, x):
         if not isinstance(x, torch.Tensor) or x.ndim != 3 or x.shape[1] != self.dimension:
             shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
