@@ -89,11 +89,11 @@ fig.tight_layout()
 # %%
 # Features
 # --------
-# With 8 channels the tokenizer's default output is spatial: the correlation between every
-# pair of channels' code-embedding streams plus each channel's log amplitude (36 numbers).
+# ``output="spatial"``: the correlation between every pair of channels' code-embedding
+# streams plus each channel's log amplitude (36 numbers).
 # The classic description: log RMS, log mean absolute value and log waveform length of each
-# channel (24 numbers). The tokenizer has nothing to learn, so features are computed once.
-tokens = BioCodecTokenizer(codec="biocodec-emg", sfreq=sfreq).fit(X[:1])
+# channel (24 numbers). These features learn nothing in ``fit``, so they are computed once.
+tokens = BioCodecTokenizer(codec="biocodec-emg", sfreq=sfreq, output="spatial").fit(X[:1])
 
 
 def classic_features(X):

@@ -77,13 +77,14 @@ fig.tight_layout()
 # %%
 # Filter-bank token features
 # --------------------------
-# Each band is tokenised on its own: the tokenizer's multichannel output is the correlation
-# between every pair of channels' code-embedding streams (28 pairs) plus each channel's log
-# amplitude (8), so the three bands give 108 features per trial. The tokenizer has nothing
-# to learn and tokens depend on one trial only, so the features are computed once and the
+# Each band is tokenised on its own: with ``output="spatial"`` the tokenizer returns the
+# correlation between every pair of channels' code-embedding streams (28 pairs) plus each
+# channel's log amplitude (8), so the three bands give 108 features per trial. These
+# features learn nothing in ``fit`` (unlike the default ``"tangent"`` output, whose
+# reference point is learnt) and depend on one trial only, so they are computed once and the
 # cross-validation below runs on them.
 token_features = np.concatenate([
-    BioCodecTokenizer(sfreq=sfreq).fit_transform(X_bands[..., b])
+    BioCodecTokenizer(sfreq=sfreq, output="spatial").fit_transform(X_bands[..., b])
     for b in range(X_bands.shape[-1])], axis=1)
 print("token features:", token_features.shape)
 

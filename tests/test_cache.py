@@ -11,12 +11,23 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import clone
+from sklearn.model_selection import cross_val_score
 
 import mne_biocodec.tokens.cache as cache_mod
 from mne_biocodec import BioCodecClassifier, BioCodecTokenizer, load_codec, tokenize
-from mne_biocodec.tokens.cache import (CACHE_ENV, CACHE_VERSION, cache_key, cached_encode,
-                                resolve_cache)
+from mne_biocodec.tokens.cache import (CACHE_ENV, CACHE_VERSION, MEMORY_CACHE_ENV, cache_key,
+                                       cached_encode, clear_memory_cache, memory_cache_info,
+                                       resolve_cache)
 from mne_biocodec.codec import EEG_CONFIG, BioCodec
+
+
+@pytest.fixture(autouse=True)
+def disk_only(monkeypatch):
+    """The on-disk tests see the disk alone: the in-memory cache would answer first."""
+    clear_memory_cache()
+    monkeypatch.setenv(MEMORY_CACHE_ENV, "0")
+    yield
+    clear_memory_cache()
 
 
 @pytest.fixture
@@ -265,3 +276,60 @@ def test_old_layout_is_ignored(tiny_codec, signals, tmp_path, count_encodes):
     cached_encode(tiny_codec, signals, cache=tmp_path)
     assert CACHE_VERSION == "codes-v2" and count_encodes == [12]
     assert {p.parent.parent.name for p in tmp_path.rglob("*.codes")} == {CACHE_VERSION}
+
+
+# -- in memory -------------------------------------------------------------------------------
+@pytest.fixture
+def in_memory(monkeypatch):
+    monkeypatch.setenv(MEMORY_CACHE_ENV, "64")
+    monkeypatch.delenv(CACHE_ENV, raising=False)
+
+
+def test_memory_cache_serves_clones_without_a_folder(mi_epochs, in_memory, count_encodes):
+    epochs = mi_epochs[:6]
+    tok = BioCodecTokenizer(output="codes").fit(epochs)
+    first = tok.transform(epochs)
+    assert count_encodes == [6 * 21]
+    again = clone(tok).fit(epochs).transform(epochs[::-1])
+    assert count_encodes == [6 * 21]  # a clone, other order: no codec call
+    np.testing.assert_array_equal(again, first[::-1])
+    first[:] = 0  # the caller's array is its own: the cache is not poisoned
+    np.testing.assert_array_equal(tok.transform(epochs), again[::-1])
+    info = memory_cache_info()
+    assert info["entries"] == 6 and info["hits"] == 12 and info["misses"] == 6
+    # cache=False bypasses it: encoded again, same codes
+    fresh = BioCodecTokenizer(output="codes", cache=False).fit(epochs).transform(epochs)
+    assert count_encodes == [6 * 21, 6 * 21]
+    np.testing.assert_array_equal(fresh, again[::-1])
+
+
+def test_design_card_cross_validation_tokenises_each_epoch_once(mi_epochs, in_memory,
+                                                                 count_encodes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
+
+    epochs = mi_epochs[:20]
+    y = epochs.events[:, 2]
+    pipe = Pipeline([("tokenizer", BioCodecTokenizer()), ("lr", LogisticRegression())])
+    scores = cross_val_score(pipe, epochs, y, cv=StratifiedKFold(4))
+    assert scores.shape == (4,) and np.all(np.isfinite(scores))
+    assert sum(count_encodes) == 20 * 21  # every channel-epoch encoded exactly once
+
+
+def test_memory_cache_is_bounded_and_can_be_off(tiny_codec, signals, monkeypatch,
+                                                count_encodes):
+    codes = cached_encode(tiny_codec, signals, cache=None)  # 3 items
+    per_item = codes[0].nbytes
+    monkeypatch.setenv(MEMORY_CACHE_ENV, str(2.5 * per_item / 2 ** 20))
+    cached_encode(tiny_codec, signals, cache=None)
+    info = memory_cache_info()
+    assert info["entries"] == 2 and info["bytes"] == 2 * per_item  # least recent dropped
+    assert cached_encode(tiny_codec, signals[1:], cache=None, return_hits=True)[1] == 2
+    clear_memory_cache()
+    monkeypatch.setenv(MEMORY_CACHE_ENV, "0")
+    cached_encode(tiny_codec, signals, cache=None)
+    assert memory_cache_info()["entries"] == 0
+    monkeypatch.setenv(MEMORY_CACHE_ENV, "lots")
+    with pytest.raises(ValueError, match=f"{MEMORY_CACHE_ENV} must be a size in MiB"):
+        cached_encode(tiny_codec, signals, cache=None)

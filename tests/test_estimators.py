@@ -57,7 +57,7 @@ def test_codes_shape_dtype_and_determinism(fitted_tokenizer, mi_data, mi_codes):
     assert mi_codes.dtype == np.uint8
     # independent of the batch size and of the other epochs present
     small_batches = clone(fitted_tokenizer).set_params(output="codes", batch_size=7).fit(X)
-    assert fitted_tokenizer.output == "auto" and fitted_tokenizer.output_ == "spatial"
+    assert fitted_tokenizer.output == "auto" and fitted_tokenizer.output_ == "tangent"
     np.testing.assert_array_equal(small_batches.transform(X[:5]), mi_codes[:5])
     np.testing.assert_array_equal(fitted_tokenizer.encode(X[[30, 2]]).codes, mi_codes[[30, 2]])
 
@@ -78,7 +78,7 @@ def test_n_q_selects_codebooks(mi_data, default_codec, mi_codes):
 
 
 def test_features_and_names(mi_epochs, default_codec):
-    tok = BioCodecTokenizer(codec=default_codec).fit(mi_epochs[:4])
+    tok = BioCodecTokenizer(codec=default_codec, output="spatial").fit(mi_epochs[:4])
     feats = tok.transform(mi_epochs[:4])
     names = tok.get_feature_names_out()
     assert feats.shape == (4, 21 * 20 // 2 + 21) == (4, len(names))
@@ -93,8 +93,8 @@ def test_features_and_names(mi_epochs, default_codec):
         assert np.isfinite(feats).all()
     hist = feats[:, :-21].reshape(4, 21, 6, 256)
     np.testing.assert_allclose(hist.sum(-1), 1.0, rtol=1e-6)
-    arrays = BioCodecTokenizer(codec=default_codec, sfreq=160.0).fit(mi_epochs.get_data()[:1])
-    assert arrays.get_feature_names_out()[0] == "ch0-ch1_coherence"
+    arrays = BioCodecTokenizer(codec=default_codec, sfreq=160.0, output="spatial")
+    assert arrays.fit(mi_epochs.get_data()[:1]).get_feature_names_out()[0] == "ch0-ch1_coherence"
 
 
 def test_inverse_transform_reconstructs(fitted_tokenizer, mi_data):
@@ -447,10 +447,12 @@ def test_resampling_bomb_is_refused(default_codec):
     # 1 Hz is a valid rate, but 2 M samples per channel become 500 M at the codec's 250 Hz:
     # 15 GiB in float64, which was allocated (and OOM-killed) before
     X = np.zeros((2, 2, 2_000_000), dtype=np.float32)
-    tok = BioCodecTokenizer(codec=default_codec, sfreq=1.0).fit(X)
-    with pytest.raises(ValueError, match=r"shape \(2, 2, 2000000\) .* from 1 Hz to 250 Hz "
-                                         r"would make an array of shape \(2, 2, 500000000\) "
-                                         r"\(14.9 GiB\), above the 4 GiB bound"):
+    bomb = (r"shape \(2, 2, 2000000\) .* from 1 Hz to 250 Hz would make an array of shape "
+            r"\(2, 2, 500000000\) \(14.9 GiB\), above the 4 GiB bound")
+    with pytest.raises(ValueError, match=bomb):  # the default output tokenises in fit
+        BioCodecTokenizer(codec=default_codec, sfreq=1.0).fit(X)
+    tok = BioCodecTokenizer(codec=default_codec, sfreq=1.0, output="spatial").fit(X)
+    with pytest.raises(ValueError, match=bomb):
         tok.transform(X)
     # the same rate with a short signal is fine
     assert tok.transform(X[:1, :, :24]).shape == (1, 1 + 2)  # one coherence + two scales

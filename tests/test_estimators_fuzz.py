@@ -115,7 +115,7 @@ def test_tokenizer_fit_validates(X, sfreq, default_codec):
     else:
         assert _valid_signals(X) and tok.sfreq_ == float(sfreq)
         assert tok.n_chans_ == tok.n_features_in_ == X.shape[1]
-        assert tok.output_ == ("spatial" if X.shape[1] > 1 else "embedding")
+        assert tok.output_ == ("tangent" if X.shape[1] > 1 else "embedding")
 
 
 @FUZZ
@@ -158,6 +158,7 @@ def test_match_channels(names, data):
     (np.float64, (2, 3, 160), 160.0, "codes"),
     (np.float32, (1, 1, 100), 250.0, "auto"),
     (np.float16, (2, 2, 321), 160.0, "spatial"),
+    (np.float32, (3, 3, 400), 160.0, "auto"),
     (np.int16, (1, 2, 512), 256.0, "embedding"),
     (np.float64, (1, 2, 40), 173.61, "histogram"),
 ])
@@ -172,6 +173,7 @@ def test_transform_shapes(dtype, shape, sfreq, output, default_codec, rng):
     expected = {
         "codes": (n_epochs, n_chans, 2, n_frames),
         "spatial": (n_epochs, n_chans * (n_chans - 1) // 2 + n_chans),
+        "tangent": (n_epochs, n_chans * (n_chans + 1) // 2),
     }.get(tok.output_, (n_epochs, n_chans * (per_channel.get(tok.output_, 0) + 1)))
     assert Xt.shape == expected
     assert np.all(np.isfinite(Xt))

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-__all__ = ["token_features", "token_feature_names", "token_coherence", "code_vector_streams",
-           "FEATURE_KINDS"]
+__all__ = ["token_features", "token_feature_names", "token_coherence", "token_covariances",
+           "code_vector_streams", "FEATURE_KINDS"]
 
 FEATURE_KINDS = ("spatial", "embedding", "histogram")
 
@@ -56,8 +56,13 @@ def _stream_correlation(codes, codec):
     return corr
 
 
-def token_coherence(tokens, codec, scale=True):
-    """Channel-by-channel token coherence matrices of a :class:`~mne_biocodec.tokens.TokenSet`.
+def token_covariances(tokens, codec, n_levels=None, shrinkage=0.0, scale=True,
+                      normalize=False):
+    """Channel-by-channel covariance-like matrices of a :class:`~mne_biocodec.tokens.TokenSet`.
+
+    The correlation ``R`` of the channels' code-vector streams (summed over the first
+    ``n_levels`` codebooks), shrunk to ``(1 - shrinkage) R + shrinkage I``, with row and
+    column ``i`` multiplied by channel ``i``'s robust scale when ``scale``.
 
     Parameters
     ----------
@@ -65,11 +70,53 @@ def token_coherence(tokens, codec, scale=True):
         Tokens of ``n_epochs`` epochs.
     codec : BioCodec
         The codec that produced them (its codebooks embed the codes).
+    n_levels : int | None, default=None
+        Codebooks whose code vectors are summed into each channel's stream; all when None.
+    shrinkage : float, default=0.0
+        Weight of the identity, in [0, 1]: positive values keep the matrices well conditioned
+        (64 channels' streams of a 2-s epoch hold few independent samples).
     scale : bool, default=True
         Multiply row ``i`` and column ``i`` by channel ``i``'s robust scale (IQR in
         microvolts, what the epoch was divided by before encoding), as a covariance carries
         the channels' standard deviations: the matrices then hold the channels' power, which
-        the amplitude-normalised tokens do not. False keeps the correlations.
+        the amplitude-normalised tokens do not.
+    normalize : bool, default=False
+        Divide each matrix by its mean diagonal entry: the channels' relative power stays,
+        the epoch's overall gain (electrode impedance, amplifier) goes.
+
+    Returns
+    -------
+    matrices : ndarray of float64, shape (n_epochs, n_chans, n_chans)
+        Symmetric positive semi-definite (definite when ``shrinkage > 0``).
+    """
+    codes = np.asarray(tokens.codes)
+    if n_levels is not None:
+        codes = codes[:, :, :n_levels]
+    n_epochs, n_chans = codes.shape[:2]
+    # float64: these matrices go to eigen-decompositions (pyRiemann works in float64)
+    matrices = _stream_correlation(codes, codec).astype(np.float64)
+    if shrinkage:
+        matrices *= 1.0 - shrinkage
+        matrices[:, np.arange(n_chans), np.arange(n_chans)] += shrinkage
+    if scale:
+        scales = np.asarray(tokens.scale, dtype=np.float64).reshape(n_epochs, n_chans)
+        matrices *= scales[:, :, None] * scales[:, None, :]
+    if normalize:
+        matrices /= np.trace(matrices, axis1=1, axis2=2)[:, None, None] / n_chans
+    return matrices
+
+
+def token_coherence(tokens, codec, scale=True):
+    """Channel-by-channel token coherence matrices of a :class:`~mne_biocodec.tokens.TokenSet`:
+    :func:`token_covariances` over all codebooks, without shrinkage or normalisation.
+
+    Parameters
+    ----------
+    tokens, codec : TokenSet, BioCodec
+        The tokens of ``n_epochs`` epochs and the codec that produced them.
+    scale : bool, default=True
+        Multiply row ``i`` and column ``i`` by channel ``i``'s robust scale (see
+        :func:`token_covariances`). False keeps the correlations.
 
     Returns
     -------
@@ -80,14 +127,7 @@ def token_coherence(tokens, codec, scale=True):
         entries are the ``"spatial"`` features of :func:`token_features`); with it, the
         diagonal holds the squared scales.
     """
-    codes = np.asarray(tokens.codes)
-    n_epochs, n_chans = codes.shape[:2]
-    # float64: these matrices go to eigen-decompositions (pyRiemann works in float64)
-    matrices = _stream_correlation(codes, codec).astype(np.float64)
-    if scale:
-        scales = np.asarray(tokens.scale, dtype=np.float64).reshape(n_epochs, n_chans)
-        matrices *= scales[:, :, None] * scales[:, None, :]
-    return matrices
+    return token_covariances(tokens, codec, scale=scale)
 
 
 def token_features(tokens, codec, kind="spatial", log_scale=True):

@@ -12,11 +12,18 @@ from ..codec import BioCodec, load_codec
 from ..preprocessing import check_sfreq, check_signal_array, prepare_signals
 from ..tokens import TokenSet, detokenize, tokenize
 from ._input import check_not_bool, is_epochs, resolve_input
-from .features import token_coherence, token_feature_names, token_features
+from .features import token_coherence, token_covariances, token_feature_names, token_features
 
 __all__ = ["BioCodecTokenizer"]
 
-OUTPUTS = ("auto", "spatial", "embedding", "histogram", "coherence", "codes")
+OUTPUTS = ("auto", "tangent", "spatial", "embedding", "histogram", "coherence", "codes")
+# The "tangent" matrices: codebook 1 only, shrinkage 0.5, trace-normalised. Chosen on
+# eegmmidb subjects 2-5 (subject 1 held out) among 50 token feature sets with
+# LogisticRegression() at its defaults: benchmarks/default_features.py (deeper codebooks add
+# detail that the spatial covariance does not need, and 64 channels' streams of a 2-s epoch
+# are too short for less shrinkage).
+TANGENT_LEVELS = 1
+TANGENT_SHRINKAGE = 0.5
 
 
 def _load(codec, device):
@@ -38,10 +45,17 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         A shipped codec name, a codec file/folder, or a codec object.
     n_q : int | None, default=None
         Codebooks used (the bitrate: 1000 bit/s per channel at 6 for EEG); all when None.
-    output : {"auto", "spatial", "embedding", "histogram", "coherence", "codes"}, \
+    output : {"auto", "tangent", "spatial", "embedding", "histogram", "coherence", "codes"}, \
             default="auto"
-        What :meth:`transform` returns. ``"auto"``: ``"spatial"`` for multichannel input,
-        ``"embedding"`` for single-channel input. ``"spatial"`` (2-D): for each pair of channels the
+        What :meth:`transform` returns. ``"auto"``: ``"tangent"`` for multichannel input,
+        ``"embedding"`` for single-channel input. ``"tangent"`` (2-D, ready for a linear
+        model at its defaults): per epoch, a covariance-like matrix of the channels'
+        codebook-1 code-vector streams (their correlation shrunk halfway to the identity,
+        rows and columns scaled by the channels' robust scales when ``log_scale``, divided by
+        its mean diagonal), mapped to the tangent space at the Riemannian mean of the
+        matrices seen in ``fit`` (pyRiemann's ``TangentSpace``), ``n_chans (n_chans + 1) / 2``
+        values of order one; the only output that learns something in ``fit``.
+        ``"spatial"`` (2-D): for each pair of channels the
         correlation of their code-vector streams (the paper's codebook-embedding coherence),
         plus each channel's log robust scale. ``"embedding"`` (2-D): per channel and codebook the
         mean and standard deviation over frames of the 16-d code vectors, plus each channel's
@@ -82,6 +96,9 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         Channels seen in ``fit``.
     output_ : str
         The output in use (``output`` with "auto" resolved).
+    tangent_space_ : pyriemann.tangentspace.TangentSpace
+        With ``output_ == "tangent"`` only: the tangent space at the reference point learnt in
+        ``fit``.
     n_features_in_ : int
         Same as ``n_chans_`` (the estimator's input is 3-D).
     sfreq_ : float
@@ -101,8 +118,13 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
     Notes
     -----
     Tokens of an epoch depend on that epoch only: not on the batch size nor on the other
-    epochs present. The tokenizer has nothing to learn; ``fit`` loads the codec and records
-    the input layout.
+    epochs present. ``fit`` loads the codec and records the input layout; with the
+    ``"tangent"`` output it also tokenises ``X`` and learns the reference point.
+
+    Each epoch is encoded once per process: tokens are kept in a bounded in-memory cache
+    (and, when asked, on disk: ``cache``) keyed by the exact codec input and the codec
+    weights, which clones share, so cross-validation, grid searches and MOABB folds reuse
+    them (see :mod:`mne_biocodec.tokens.cache`).
 
     ``mne.Epochs`` go through scikit-learn's model selection (``cross_val_score``,
     ``GridSearchCV``, ``learning_curve``): these index Epochs into a list of one-epoch
@@ -174,6 +196,31 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         -------
         self : BioCodecTokenizer
         """
+        self._fit(X)
+        return self
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit, then transform ``X``, tokenising it once.
+
+        Parameters
+        ----------
+        X : ndarray | mne.Epochs | list of mne.Epochs | TokenSet
+            As :meth:`fit` takes.
+        y : None
+            Ignored.
+        **fit_params : dict
+            Ignored (accepted for pipelines).
+
+        Returns
+        -------
+        Xt : ndarray
+            As :meth:`transform` returns.
+        """
+        tokens = self._fit(X)
+        return self.transform_tokens(tokens if tokens is not None else self.encode(X))
+
+    def _fit(self, X):
+        """Fit; return the tokens of ``X`` when fitting needed them, else None."""
         self._validate()
         self.codec_ = _load(self.codec, self.device)
         if self.n_q is not None and self.n_q > self.codec_.n_q:
@@ -193,15 +240,27 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = self.n_chans_
         self.ch_names_ = ch_names
         if self.output == "auto":
-            self.output_ = "spatial" if self.n_chans_ > 1 else "embedding"
-        elif self.output in ("spatial", "coherence") and self.n_chans_ < 2:
+            self.output_ = "tangent" if self.n_chans_ > 1 else "embedding"
+        elif self.output in ("tangent", "spatial", "coherence") and self.n_chans_ < 2:
             raise ValueError(
                 f"output={self.output!r} compares channels and needs at least 2; got 1 channel. "
                 "Use output='embedding' (or 'auto') for single-channel data."
             )
         else:
             self.output_ = self.output
-        return self
+        if self.output_ != "tangent":
+            return None
+        from pyriemann.tangentspace import TangentSpace
+
+        tokens = X if isinstance(X, TokenSet) else self.encode(X)
+        self._check_tokens(tokens)
+        self.tangent_space_ = TangentSpace(metric="riemann").fit(self._tangent_matrices(tokens))
+        return tokens
+
+    def _tangent_matrices(self, tokens):
+        return token_covariances(tokens, self.codec_, n_levels=TANGENT_LEVELS,
+                                 shrinkage=TANGENT_SHRINKAGE, scale=self.log_scale,
+                                 normalize=True)
 
     def _resolve(self, X):
         """Data, sfreq and channel names of ``X``, checked against what ``fit`` saw."""
@@ -273,7 +332,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         Returns
         -------
         Xt : ndarray
-            ``(n_epochs, n_features)`` float32 features for ``output`` "spatial",
+            ``(n_epochs, n_chans (n_chans + 1) / 2)`` float64 tangent vectors for ``output``
+            "tangent"; ``(n_epochs, n_features)`` float32 features for "spatial",
             "embedding" or "histogram"; ``(n_epochs, n_chans, n_chans)`` float64 matrices for
             "coherence"; ``(n_epochs, n_chans, n_q, n_frames)`` codes for "codes".
         """
@@ -296,6 +356,16 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             As :meth:`transform` returns.
         """
         check_is_fitted(self, "codec_")
+        self._check_tokens(tokens)
+        if self.output_ == "codes":
+            return tokens.codes
+        if self.output_ == "tangent":
+            return self.tangent_space_.transform(self._tangent_matrices(tokens))
+        if self.output_ == "coherence":
+            return token_coherence(tokens, self.codec_, scale=self.log_scale)
+        return token_features(tokens, self.codec_, kind=self.output_, log_scale=self.log_scale)
+
+    def _check_tokens(self, tokens):
         if not isinstance(tokens, TokenSet):
             raise TypeError(f"tokens must be a TokenSet from encode(); got "
                             f"{type(tokens).__name__}. Use transform for signals.")
@@ -310,11 +380,6 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
                 f"tokens.codes must lie in 0..{self.codec_.codebook_size - 1} (this codec's "
                 f"codebooks); got {codes.min()}..{codes.max()}. Use the codec that produced "
                 "them.")
-        if self.output_ == "codes":
-            return tokens.codes
-        if self.output_ == "coherence":
-            return token_coherence(tokens, self.codec_, scale=self.log_scale)
-        return token_features(tokens, self.codec_, kind=self.output_, log_scale=self.log_scale)
 
     def inverse_transform(self, X):
         """Decode tokens back to signals at the input rate.
@@ -350,7 +415,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         return detokenize(tokens, self.codec_, batch_size=self.batch_size, units_scale=1.0)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the 2-D features (``output`` "spatial", "embedding" or "histogram").
+        """Names of the 2-D features (``output`` "tangent", "spatial", "embedding" or
+        "histogram").
 
         Parameters
         ----------
@@ -366,7 +432,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             what = "4-D tokens" if self.output_ == "codes" else "3-D matrices"
             raise ValueError(
                 f"output={self.output_!r} returns {what}, which have no feature names. Use "
-                "output='spatial', 'embedding' or 'histogram' for 2-D features."
+                "output='tangent', 'spatial', 'embedding' or 'histogram' for 2-D features."
             )
         ch_names = input_features or self.ch_names_ or [f"ch{i}" for i in range(self.n_chans_)]
         if len(ch_names) != self.n_chans_:
@@ -374,6 +440,11 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
                 f"input_features has {len(ch_names)} names but the tokenizer was fitted with "
                 f"{self.n_chans_} channels."
             )
+        if self.output_ == "tangent":
+            # pyRiemann's order: the upper triangle, diagonal included, row by row
+            rows, cols = np.triu_indices(self.n_chans_)
+            return np.asarray([f"{ch_names[i]}-{ch_names[j]}_tangent"
+                               for i, j in zip(rows, cols)], dtype=object)
         return token_feature_names(ch_names, self.n_q_, self.codec_.config["codebook_dim"],
                                    self.codec_.codebook_size, kind=self.output_,
                                    log_scale=self.log_scale)

@@ -15,7 +15,7 @@ Layers, each importing only the ones above it:
 
 from ..preprocessing import prepare_signals
 from .arrays import detokenize, tokenize
-from .cache import cached_encode, resolve_cache
+from .cache import cached_encode, clear_memory_cache, memory_cache_info, resolve_cache
 from .engine import (TokenSet, auto_batch_size, codec_sha256, codes_dtype, decode, encode,
                      encode_stream)
 from .files import (make_token_metadata, metadata_annotations, raw_metadata, read_tokens,
@@ -27,7 +27,7 @@ from .recording import (DEFAULT_CHUNK_SECONDS, STREAM_ABOVE_SECONDS, decode_to_r
 
 __all__ = ["TokenSet", "tokenize", "detokenize", "prepare_signals", "encode", "decode",
            "encode_stream", "auto_batch_size", "codes_dtype", "codec_sha256",
-           "cached_encode", "resolve_cache",
+           "cached_encode", "resolve_cache", "clear_memory_cache", "memory_cache_info",
            "read_tokens", "write_tokens", "make_token_metadata", "raw_metadata",
            "check_token_metadata", "metadata_annotations", "FORMAT_NAME", "FORMAT_VERSION",
            "READ_VERSIONS", "TOKEN_SUFFIX",

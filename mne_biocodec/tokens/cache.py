@@ -15,8 +15,17 @@ item (an epoch: all its channels) under a SHA-256 of
 
 so an entry is reused only when the codec would produce exactly these codes again.
 
-Where
------
+In memory
+---------
+Codes of recent items also stay in a bounded in-process cache (least recently used first
+out), under the same keys: clones of an estimator, the folds of a cross-validation and the
+candidates of a grid search share it without any folder. Its size is
+``$MNE_BIOCODEC_MEMORY_CACHE`` MiB (default 256: about 8,000 epochs of 64 channels x 4 s);
+0 turns it off. ``cache=False`` bypasses it (every item is encoded);
+:func:`clear_memory_cache` empties it. Entries are read-only copies, never handed out.
+
+On disk
+-------
 ``cache=None`` (the default everywhere) uses the folder named by the environment variable
 ``MNE_BIOCODEC_CACHE`` when it is set, and no cache otherwise: nothing is written to disk
 unless asked. ``cache=True`` uses ``MNE_BIOCODEC_CACHE`` or else
@@ -48,8 +57,10 @@ space. Nothing is ever evicted: delete the folder to reclaim the space.
 import hashlib
 import io
 import os
+import threading
 import warnings
 import weakref
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -58,10 +69,14 @@ import torch
 from ..codec.files import atomic_write
 from .engine import codec_sha256, codes_dtype, encode
 
-__all__ = ["resolve_cache", "cache_key", "cached_encode", "CACHE_ENV", "CACHE_VERSION"]
+__all__ = ["resolve_cache", "cache_key", "cached_encode", "clear_memory_cache",
+           "memory_cache_info", "CACHE_ENV", "MEMORY_CACHE_ENV", "CACHE_VERSION"]
 
 #: Environment variable naming the cache folder.
 CACHE_ENV = "MNE_BIOCODEC_CACHE"
+#: Environment variable giving the in-memory cache's size in MiB (0: off).
+MEMORY_CACHE_ENV = "MNE_BIOCODEC_MEMORY_CACHE"
+DEFAULT_MEMORY_MIB = 256
 #: Part of every key and of the folder layout; bumped when the entry format changes.
 CACHE_VERSION = "codes-v2"
 
@@ -71,6 +86,85 @@ _DIGESTS = weakref.WeakKeyDictionary()
 # Folders already reported unusable in this process: one warning each, not one per entry.
 _WARNED_FOLDERS = set()
 _CHECKSUM_BYTES = 32
+
+
+class _MemoryCache:
+    """Least-recently-used codes by key, bounded in bytes; safe across threads."""
+
+    def __init__(self):
+        self._entries = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def budget():
+        value = os.environ.get(MEMORY_CACHE_ENV, "").strip()
+        if not value:
+            return DEFAULT_MEMORY_MIB * 2 ** 20
+        try:
+            mib = float(value)
+        except ValueError:
+            raise ValueError(f"{MEMORY_CACHE_ENV} must be a size in MiB (0 turns the in-memory "
+                             f"token cache off); got {value!r}.") from None
+        return max(0, int(mib * 2 ** 20))
+
+    def get(self, key):
+        with self._lock:
+            codes = self._entries.get(key)
+            if codes is None:
+                self.misses += 1
+                return None
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return codes
+
+    def put(self, key, codes, budget):
+        codes = np.array(codes)  # an own copy: the caller's array may change later
+        codes.setflags(write=False)
+        if codes.nbytes > budget:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.nbytes
+            self._entries[key] = codes
+            self._bytes += codes.nbytes
+            while self._bytes > budget:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+    def clear(self):
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+            self.hits = self.misses = 0
+
+    def info(self):
+        with self._lock:
+            return {"entries": len(self._entries), "bytes": self._bytes, "hits": self.hits,
+                    "misses": self.misses, "budget_bytes": self.budget()}
+
+
+_MEMORY = _MemoryCache()
+
+
+def clear_memory_cache():
+    """Empty the in-process token cache (and reset its counters)."""
+    _MEMORY.clear()
+
+
+def memory_cache_info():
+    """State of the in-process token cache.
+
+    Returns
+    -------
+    info : dict
+        ``entries``, ``bytes`` held, ``hits`` and ``misses`` since the last
+        :func:`clear_memory_cache`, and ``budget_bytes`` (from ``$MNE_BIOCODEC_MEMORY_CACHE``).
+    """
+    return _MEMORY.info()
 
 
 def resolve_cache(cache=None):
@@ -225,7 +319,8 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
     n_q : int | None
         Codebooks (all when None).
     cache : bool | str | path-like | None, default=True
-        Where the cache lives (see :func:`resolve_cache`); without one this is
+        Where the on-disk cache lives (see :func:`resolve_cache`); the in-memory cache is
+        used too unless ``cache=False``, which makes this
         :func:`mne_biocodec.tokens.engine.encode`.
     batch_size : int | None
         Segments per forward pass for the items not in the cache.
@@ -241,7 +336,7 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
     codes : ndarray, shape (n_items, ..., n_q, n_frames)
         The codes (uint8 for codebooks of at most 256 entries), equal to encoding ``signals``.
     n_hits : int
-        Items read from the cache (only with ``return_hits=True``).
+        Items read from either cache (only with ``return_hits=True``).
 
     Examples
     --------
@@ -257,7 +352,8 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
     shape = inner + (n_q, codec.n_frames(n_times))
     dtype = np.dtype(codes_dtype(codec.codebook_size))
     folder = resolve_cache(cache)
-    if folder is None:
+    budget = 0 if cache is False else _MEMORY.budget()
+    if folder is None and not budget:
         codes = encode(codec, signals.reshape(-1, n_times), n_q=n_q, batch_size=batch_size,
                        device=device, progress=progress)
         codes = codes.reshape(len(signals), *shape)
@@ -266,12 +362,16 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
     device_type = (torch.device(device) if device is not None else codec.device).type
     keys = [cache_key(item, digest, codec.sample_rate, n_q, device_type=device_type)
             for item in signals]
-    paths = [_entry(folder, key) for key in keys]
+    paths = [_entry(folder, key) if folder is not None else None for key in keys]
     codes = np.empty((len(signals),) + shape, dtype=dtype)
     missing = []
     for i, (path, key) in enumerate(zip(paths, keys)):
-        found = _read(path, key, shape, dtype)
-        if found is None:
+        found = _MEMORY.get(key) if budget else None
+        if found is None and path is not None:
+            found = _read(path, key, shape, dtype)
+            if found is not None and budget:
+                _MEMORY.put(key, found, budget)
+        if found is None or found.shape != shape or found.dtype != dtype:
             missing.append(i)
         else:
             codes[i] = found
@@ -280,6 +380,10 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
                        batch_size=batch_size, device=device, progress=progress)
         fresh = fresh.reshape(len(missing), *shape)
         codes[missing] = fresh
-        _store(folder, [(paths[i], keys[i], codes[i]) for i in missing])
+        if budget:
+            for i in missing:
+                _MEMORY.put(keys[i], codes[i], budget)
+        if folder is not None:
+            _store(folder, [(paths[i], keys[i], codes[i]) for i in missing])
     n_hits = len(signals) - len(missing)
     return (codes, n_hits) if return_hits else codes
