@@ -96,7 +96,7 @@ def test_keys_follow_signals_codec_and_codebooks(default_codec, mi_epochs, tmp_p
 
 
 def test_damaged_entry_is_a_miss(default_codec, mi_epochs, tmp_path, count_encodes):
-    scaled = BioCodecTokenizer().fit(mi_epochs[:1]).prepare(mi_epochs[:1])
+    scaled = BioCodecTokenizer(output="codes").fit(mi_epochs[:1]).prepare(mi_epochs[:1])
     codes = cached_encode(default_codec, scaled, cache=tmp_path)
     (entry,) = tmp_path.rglob("*.codes")
     entry.write_bytes(b"not a numpy file")
