@@ -12,7 +12,8 @@ from .eegmmidb import EEGMMIDB_TASKS, load_eegmmidb_epochs, load_eegmmidb_raw
 from .emg import PHYSIONET_EMG_RECORDS, UCI_GESTURES, load_physionet_emg_raw, load_uci_emg_raw
 from .others import BONN_SETS, BONN_SFREQ, load_bonn, load_eegmat_raw, load_kalunga_raw
 from .segments import make_codec_segments
-from .splits import CODEC_SPLITS, iter_split_raws, list_split_recordings
+from .splits import (CODEC_SPLIT_VERSIONS, CODEC_SPLITS, LATEST_SPLIT_VERSION,
+                     SHIPPED_SPLIT_VERSION, iter_split_raws, list_split_recordings)
 
 __all__ = [
     "get_data_path",
@@ -27,6 +28,9 @@ __all__ = [
     "load_physionet_emg_raw",
     "make_codec_segments",
     "CODEC_SPLITS",
+    "CODEC_SPLIT_VERSIONS",
+    "SHIPPED_SPLIT_VERSION",
+    "LATEST_SPLIT_VERSION",
     "list_split_recordings",
     "iter_split_raws",
     "EEGMMIDB_TASKS",

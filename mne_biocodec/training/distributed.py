@@ -139,10 +139,15 @@ class ShardedBatches:
         This process and the number of processes.
     seed : int, default=0
         Seed of the permutations.
+    weights : array-like of float, shape (n_samples,) | None
+        Sampling weights: each epoch then draws its ``steps_per_epoch * batch_size``
+        segments with replacement, segment ``i`` with probability proportional to
+        ``weights[i]`` (e.g. to balance data sets of different sizes), from the same seeded
+        generator. None draws permutations as above.
     """
 
     def __init__(self, n_samples, batch_size, steps_per_epoch=None, rank=0, world_size=1,
-                 seed=0):
+                 seed=0, weights=None):
         if batch_size % world_size:
             raise ValueError(f"batch_size ({batch_size}) must be a multiple of the number "
                              f"of processes ({world_size}); it is the global batch.")
@@ -155,6 +160,16 @@ class ShardedBatches:
         self.rank = rank
         self.world_size = world_size
         self.seed = seed
+        self.weights = None
+        if weights is not None:
+            weights = torch.as_tensor(weights, dtype=torch.float64).reshape(-1)
+            if (len(weights) != n_samples or not torch.isfinite(weights).all()
+                    or (weights < 0).any() or not weights.sum() > 0):
+                raise ValueError(f"weights must hold {n_samples} finite, non-negative "
+                                 f"sampling weights, one per segment, not all zero; got "
+                                 f"{len(weights)} values in [{float(weights.min()):g}, "
+                                 f"{float(weights.max()):g}].")
+            self.weights = weights
 
     def __len__(self):
         return self.steps_per_epoch
@@ -163,9 +178,13 @@ class ShardedBatches:
         """Index arrays of this process's batches in epoch ``epoch``."""
         generator = torch.Generator().manual_seed(self.seed * 100_003 + epoch)
         n_needed = self.steps_per_epoch * self.batch_size
-        n_perms = math.ceil(n_needed / self.n_samples)
-        order = torch.cat([torch.randperm(self.n_samples, generator=generator)
-                           for _ in range(n_perms)])[:n_needed].numpy()
+        if self.weights is not None:
+            order = torch.multinomial(self.weights, n_needed, replacement=True,
+                                      generator=generator).numpy()
+        else:
+            n_perms = math.ceil(n_needed / self.n_samples)
+            order = torch.cat([torch.randperm(self.n_samples, generator=generator)
+                               for _ in range(n_perms)])[:n_needed].numpy()
         local = self.batch_size // self.world_size
         for step in range(self.steps_per_epoch):
             start = step * self.batch_size + self.rank * local

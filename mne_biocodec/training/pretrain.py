@@ -10,6 +10,7 @@ checkpoint (:mod:`mne_biocodec.training.checkpoint`); a rerun resumes from the n
 one.
 """
 
+import hashlib
 import time
 from dataclasses import dataclass
 from os import PathLike
@@ -105,11 +106,28 @@ def _as_recipe(recipe, overrides):
 
 
 def _initial_codec(config, init):
-    """The codec config and the codec to start from (None: initialised from the seed)."""
+    """The codec config and the codec to start from (None: initialised from the seed).
+
+    With ``init``, ``config`` overrides the init codec's settings (training settings of the
+    quantizer such as ``commitment_weight``, or its ``name``): a warm start continues the
+    same weights under other training settings.
+    """
     if init is None:
         return dict(EEG_CONFIG, **(config or {})), None
     codec = init if isinstance(init, torch.nn.Module) else load_codec(init, "cpu")
-    return dict(EEG_CONFIG, **codec.config), codec
+    return {**EEG_CONFIG, **codec.config, **(config or {})}, codec
+
+
+def _load_init_weights(codec, init_codec):
+    """Copy the weights of the codec to fine-tune; a codec of another shape is refused."""
+    try:
+        codec.load_state_dict(init_codec.state_dict())
+    except RuntimeError as err:
+        raise ValueError(
+            f"init holds another architecture than config describes "
+            f"({str(err).splitlines()[-1].strip()}); with init, config may only change "
+            "settings that keep the weights' shapes (e.g. commitment_weight, "
+            "quantizer_dropout, threshold_ema_dead_code, decay, name).") from None
 
 
 class _Steps:
@@ -205,7 +223,7 @@ def _publish(output_dir, codec, history, extra_metadata):
 
 def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run", *,
                    recipe=None, config=None, init=None, device=None, resume=True,
-                   progress=True, extra_metadata=None, **overrides):
+                   progress=True, extra_metadata=None, sample_weights=None, **overrides):
     """Train (or fine-tune) a codec, with checkpoints, resume and a held-out fidelity curve.
 
     In one process, or data-parallel over the processes of a ``torchrun`` launch (see
@@ -227,9 +245,13 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
         :class:`TrainingRecipe`, a dict of its fields, or a JSON file (a recipe file's
         training keys); None takes the defaults.
     config : dict | None
-        Codec config (defaults to the reference EEG codec); ignored when ``init`` is given.
+        Codec config (defaults to the reference EEG codec). With ``init``, it overrides the
+        init codec's config, which may only change settings that keep the weights' shapes
+        (e.g. ``commitment_weight``, ``quantizer_dropout``, ``threshold_ema_dead_code``,
+        ``decay``, ``name``).
     init : str | path-like | BioCodec | None
-        Codec to fine-tune (a shipped name, a file, or a codec); None trains from scratch.
+        Codec to fine-tune or warm-start from (a shipped name, a file, or a codec); None
+        trains from scratch. A resumed run takes its weights from the checkpoint instead.
     device : str | None
         ``"cuda"`` when available, else ``"cpu"``. Ignored under ``torchrun``, where each
         process takes its GPU (``LOCAL_RANK``) or the CPU.
@@ -241,6 +263,12 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
         Print one line per epoch, and which checkpoint the run resumes from (rank 0).
     extra_metadata : dict | None
         Stored with the final codec (e.g. which data it was trained on).
+    sample_weights : array-like of float, shape (n_segments,) | None
+        Sampling weight of each training segment (e.g. to balance data sets): each epoch
+        draws its batches with replacement in proportion to them (see
+        :class:`~mne_biocodec.training.distributed.ShardedBatches`). None draws seeded
+        permutations. Stored in the checkpoints as a digest: resuming with other weights,
+        or with none, gives a ``RuntimeWarning``.
     **overrides
         Fields of :class:`TrainingRecipe` replacing the recipe's (``max_epochs``,
         ``steps_per_epoch``, ``batch_size``, ``lr``, ``time_weight``, ``freq_weight``,
@@ -292,9 +320,14 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
     with process_group() as (rank, world_size, parallel_device):
         device = default_device(device) if world_size == 1 else parallel_device
         batches = ShardedBatches(len(train_segments), recipe.batch_size,
-                                 recipe.steps_per_epoch, rank, world_size, recipe.seed)
+                                 recipe.steps_per_epoch, rank, world_size, recipe.seed,
+                                 weights=sample_weights)
         run_info = dict(recipe.run_settings(), config=config, seed=recipe.seed,
                         train_segments=list(train_segments.shape))
+        # A digest, not the weights: the manifest stays small and still tells a resume
+        # with other weights (or none) apart.
+        run_info["sample_weights_sha256"] = None if batches.weights is None else \
+            hashlib.sha256(batches.weights.numpy().tobytes()).hexdigest()
         point = resume_point(checkpoint_dir, resume, run_info, warn=rank == 0)
         if point.folder is not None and progress and rank == 0:
             print(f"Resuming from {point.folder} ({point.epochs} epochs trained).",
@@ -304,7 +337,7 @@ def pretrain_codec(train_segments, valid_segments=None, output_dir="biocodec-run
         torch.manual_seed(recipe.seed)
         codec = BioCodec(config).to(device)
         if init_codec is not None:
-            codec.load_state_dict(init_codec.state_dict())
+            _load_init_weights(codec, init_codec)
         optimizer = torch.optim.Adam(codec.parameters(), lr=recipe.lr, betas=ADAM_BETAS)
         criterion = CodecLoss(time_weight=recipe.time_weight, freq_weight=recipe.freq_weight,
                               windows=EMG_WINDOWS if codec.modality == "emg" else EEG_WINDOWS)
