@@ -1,4 +1,5 @@
-"""The ``mne-biocodec`` command line: encode, decode, info, demo and pretrain.
+"""The ``mne-biocodec`` command line: encode, decode, info, demo, pretrain and
+pretrain-token-model.
 
 Examples
 --------
@@ -10,6 +11,7 @@ Examples
     mne-biocodec decode rec.bctok -o rec_decoded.edf
     mne-biocodec info                                   # versions, device, shipped codecs
     mne-biocodec pretrain recipes/biocodec-eeg.json --out runs/biocodec-eeg
+    mne-biocodec pretrain-token-model recipes/token-model.json --out runs/token-model-eeg
     mne-biocodec benchmark --dataset PhysionetMI --subjects 1 2 --out results  # MOABB, offline
     mne-biocodec encode-corpus recordings/ -o tokens/     # a whole corpus, on Dask
 
@@ -257,6 +259,15 @@ def sys_info(codec=None, file=None):
             state = "ok" if file_sha256(path) == expected else "CORRUPT (sha256 differs)"
         print(f"  {name:<20}{info.get('modality', '?')} {info.get('sample_rate', '?')} Hz  "
               f"sha256 {expected}  {state}", file=file)
+    models = list_pretrained(kind="token-model")
+    line("shipped token models", len(models) if models else "none")
+    for name in models:
+        info = pretrained_info(name)
+        path, expected = resolve_pretrained(name, kind="token-model")
+        state = ("MISSING FILE" if not path.is_file() else
+                 "ok" if file_sha256(path) == expected else "CORRUPT (sha256 differs)")
+        print(f"  {name:<20}{info.get('modality', '?')} over {info.get('codec', '?')}  "
+              f"sha256 {expected}  {state}", file=file)
     if codec is not None:
         from .tokens import codec_sha256
 
@@ -394,6 +405,17 @@ def _cmd_pretrain(args):
     return 0
 
 
+# -- pretrain-token-model -------------------------------------------------------------------
+def _cmd_pretrain_token_model(args):
+    from .tokenmodel import pretrain_from_recipe
+
+    result = pretrain_from_recipe(args.recipe, out=args.out, max_epochs=args.max_epochs,
+                                  device=args.device, progress=True)
+    print(f"token model: {len(result.history)} epochs -> "
+          f"{result.output_dir / 'token-model.safetensors'}")
+    return 0
+
+
 # -- benchmark ------------------------------------------------------------------------------
 def _cmd_benchmark(args):
     from .moabb import run_benchmark, run_cross_subject, run_low_resource
@@ -508,6 +530,17 @@ def build_parser():
                           "data-parallel by itself when launched by torchrun "
                           "(--nproc_per_node N -m mne_biocodec.cli pretrain RECIPE), the "
                           "recipe's batch_size being the global batch")
+
+    tok = _command(sub, _cmd_pretrain_token_model, "pretrain-token-model",
+                   help="pretrain a token model from a recipe (resumable)",
+                   description="Tokenise the codec-training split with the recipe's codec and "
+                               "pretrain a token model by masked code modelling; rerun with "
+                               "the same --out to resume.")
+    tok.add_argument("recipe", help="recipe JSON, e.g. recipes/token-model.json")
+    tok.add_argument("--out", default=None, help="run folder (default: runs/<name>)")
+    tok.add_argument("--max-epochs", type=int, default=None, dest="max_epochs",
+                     help="override the recipe's max_epochs")
+    tok.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
 
     cor = _command(
         sub, _cmd_encode_corpus, "encode-corpus",

@@ -94,3 +94,19 @@ def test_shipped_emg_codec_on_heldout_subject(data_root):
     # benchmarks/fidelity.py measured r 0.997 (median) and SI-SDR 21.3 dB on UCI subject 04
     assert np.mean(metrics["pearson_r"]) >= 0.95
     assert np.mean(metrics["si_sdr"]) >= 15.0
+
+
+def test_shipped_weights_of_another_kind_are_refused():
+    from mne_biocodec import load_token_model
+    from mne_biocodec.pretrained import KINDS
+
+    assert "token-model-eeg" not in list_pretrained()  # codecs by default
+    assert "token-model-eeg" in list_pretrained(kind="token-model")
+    assert set(list_pretrained(kind=None)) == {n for k in KINDS for n in list_pretrained(kind=k)}
+    with pytest.raises(ValueError, match=r"'token-model-eeg' is a shipped token-model, not a "
+                                         r"codec; load it with mne_biocodec.load_token_model"):
+        load_codec("token-model-eeg")
+    with pytest.raises(ValueError, match=r"'biocodec-eeg' is a shipped codec, not a token-model"):
+        load_token_model("biocodec-eeg")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        list_pretrained(kind="codecs")
