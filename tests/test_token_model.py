@@ -317,7 +317,14 @@ def test_annotate_unlikely(fitted, sample_raw):
     median = np.median(scores.score)
     mad = np.median(np.abs(scores.score - median))
     assert scores.threshold == pytest.approx(median - 3.0 * 1.4826 * mad)
-    np.testing.assert_array_equal(scores.unlikely, scores.score < scores.threshold)
+    assert scores.upper == pytest.approx(median + 3.0 * 1.4826 * mad)
+    np.testing.assert_array_equal(scores.unlikely, (scores.score < scores.threshold)
+                                  | (scores.score > scores.upper))
+    _, low = annotate_unlikely(sample_raw, fitted, window=4.0, tail="low")
+    assert low.upper == np.inf and low.threshold == scores.threshold
+    np.testing.assert_array_equal(low.unlikely, scores.score < scores.threshold)
+    with pytest.raises(ValueError, match="tail must be one of"):
+        annotate_unlikely(sample_raw, fitted, tail="left")
     # every window below the threshold: one merged annotation over the whole recording
     everything, _ = annotate_unlikely(sample_raw, fitted, threshold=0.0)
     assert len(everything) == 1 and everything.description[0] == "BAD_unlikely"
@@ -328,6 +335,24 @@ def test_annotate_unlikely(fitted, sample_raw):
     assert len(nothing) == 0
     with pytest.raises(ValueError, match="shorter than one window"):
         annotate_unlikely(sample_raw, fitted, window=100.0)
+
+
+def test_annotate_flags_a_slow_swing(sample_raw, default_codec):
+    """A 300 uV, 0.5 Hz swing (movement, sweat) on two of four channels for 8 s: the shipped
+    model finds those windows atypically *predictable*; the default two-sided bounds
+    annotate them and nothing else, the low tail alone misses them."""
+    broken = sample_raw.copy().load_data()
+    start, stop = broken.time_as_index([20.0, 28.0])
+    times = np.arange(stop - start) / broken.info["sfreq"]
+    broken._data[:2, start:stop] += 300e-6 * np.sin(2 * np.pi * 0.5 * times)
+    model = BioCodecTokenModel(codec=default_codec, max_epochs=0)
+    annotations, scores = annotate_unlikely(broken, model, window=4.0, step=2.0)
+    flagged = scores.onset[scores.unlikely]
+    assert len(flagged) >= 3 and np.all((flagged + 4.0 > 20.0) & (flagged < 28.0))
+    assert np.all(scores.score[scores.unlikely] > scores.upper)
+    assert len(annotations) == 1 and 16.0 <= annotations.onset[0] <= 20.0
+    _, low = annotate_unlikely(broken, model, window=4.0, step=2.0, tail="low")
+    assert not low.unlikely.any()
 
 
 # -- generation -------------------------------------------------------------------------------

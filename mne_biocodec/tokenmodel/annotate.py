@@ -1,4 +1,12 @@
-"""Mark the improbable stretches of a recording: token-model scores in sliding windows."""
+"""Mark the atypical stretches of a recording: token-model scores in sliding windows.
+
+The model sees amplitude-normalised tokens, so what it can notice is the *shape* of the
+signal. Artefacts measured on held-out EEG (a flat electrode, a step, line noise, a slow
+swing, each on two of eight channels) make their windows *more* likely than the
+recording's background, not less: simple waveforms are easy to predict. So by default a
+window is annotated when its score lies far from the recording's median on either side
+(``tail="both"``); ``tail="low"`` keeps only the improbable side.
+"""
 
 from dataclasses import dataclass
 
@@ -9,7 +17,10 @@ from sklearn.base import clone
 from ..channels import codec_picks
 from .data import recording_windows
 
-__all__ = ["annotate_unlikely", "WindowScores", "ROBUST_SIGMA"]
+__all__ = ["annotate_unlikely", "WindowScores", "ROBUST_SIGMA", "TAILS"]
+
+#: Which side of the recording's typical score is annotated.
+TAILS = ("both", "low", "high")
 
 #: Factor from the median absolute deviation to a normal distribution's standard deviation.
 ROBUST_SIGMA = 1.4826
@@ -32,9 +43,11 @@ class WindowScores:
     ch_names : list of str
         The channels scored.
     threshold : float
-        Windows scoring below it were annotated.
+        Windows scoring below it were annotated (``-inf`` with ``tail="high"``).
     unlikely : ndarray of bool, shape (n_windows,)
-        ``score < threshold``.
+        The annotated windows: ``score < threshold`` or ``score > upper``.
+    upper : float
+        Windows scoring above it were annotated (``inf`` with ``tail="low"``).
     """
 
     onset: np.ndarray
@@ -44,6 +57,7 @@ class WindowScores:
     ch_names: list
     threshold: float
     unlikely: np.ndarray
+    upper: float = np.inf
 
 
 def _merge(starts, stops):
@@ -58,8 +72,8 @@ def _merge(starts, stops):
 
 
 def annotate_unlikely(raw, model, window=4.0, step=None, threshold=None, z_threshold=3.0,
-                      description="BAD_unlikely"):
-    """Annotate the windows of a recording whose tokens the model finds improbable.
+                      description="BAD_unlikely", tail="both"):
+    """Annotate the windows of a recording whose tokens the model finds atypical.
 
     Parameters
     ----------
@@ -74,12 +88,16 @@ def annotate_unlikely(raw, model, window=4.0, step=None, threshold=None, z_thres
     step : float | None, default=None
         Seconds between window starts; None: ``window / 2``.
     threshold : float | None, default=None
-        Log-likelihood below which a window is annotated. None: a robust z-score of the
-        recording's own scores, ``median - z_threshold * 1.4826 * MAD``.
+        Log-likelihood below which a window is annotated (and only those: ``tail`` is then
+        ignored). None: robust z-scores of the recording's own scores, bounds
+        ``median -+ z_threshold * 1.4826 * MAD`` on the side(s) ``tail`` names.
     z_threshold : float, default=3.0
-        Robust standard deviations below the median, when ``threshold`` is None.
+        Robust standard deviations from the median, when ``threshold`` is None.
     description : str, default="BAD_unlikely"
         Description of the annotations (``BAD_`` makes MNE's epoching reject them).
+    tail : {"both", "low", "high"}, default="both"
+        With ``threshold=None``: annotate windows far below the median score (improbable),
+        far above it (unusually predictable: flat, stepped or sinusoidal channels), or both.
 
     Returns
     -------
@@ -104,6 +122,8 @@ def annotate_unlikely(raw, model, window=4.0, step=None, threshold=None, z_thres
     if threshold is not None and (isinstance(threshold, bool) or not np.isfinite(threshold)):
         raise ValueError(f"threshold must be a finite log-likelihood or None; got "
                          f"{threshold!r}.")
+    if tail not in TAILS:
+        raise ValueError(f"tail must be one of {TAILS}; got {tail!r}.")
     X, onset = recording_windows(raw, window, "eeg", step)
     if len(X) == 0:
         raise ValueError(f"raw lasts {raw.times[-1]:.2f} s, shorter than one window of "
@@ -113,11 +133,13 @@ def annotate_unlikely(raw, model, window=4.0, step=None, threshold=None, z_thres
         model = clone(model).set_params(sfreq=sfreq).fit(X)
     channel_scores = model.score_samples_channels(X)
     score = channel_scores.mean(axis=1)
+    upper = np.inf
     if threshold is None:
         median = float(np.median(score))
-        mad = float(np.median(np.abs(score - median)))
-        threshold = median - z_threshold * ROBUST_SIGMA * mad
-    unlikely = score < threshold
+        spread = z_threshold * ROBUST_SIGMA * float(np.median(np.abs(score - median)))
+        threshold = median - spread if tail != "high" else -np.inf
+        upper = median + spread if tail != "low" else np.inf
+    unlikely = (score < threshold) | (score > upper)
     starts, durations = _merge(onset[unlikely], onset[unlikely] + window)
     meas_date = raw.info["meas_date"]
     # annotations with an orig_time count from it; the recording starts first_time later
@@ -126,4 +148,4 @@ def annotate_unlikely(raw, model, window=4.0, step=None, threshold=None, z_thres
                                   [description] * len(starts), orig_time=meas_date)
     ch_names = [raw.ch_names[i] for i in codec_picks(raw.info, "eeg")]
     return annotations, WindowScores(onset, float(window), score, channel_scores, ch_names,
-                                     float(threshold), unlikely)
+                                     float(threshold), unlikely, float(upper))
