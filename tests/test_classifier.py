@@ -145,3 +145,26 @@ def test_covariance_head_matches_token_coherence(mi_tokens, default_codec):
     np.testing.assert_allclose(mats.numpy(), expected, rtol=1e-4, atol=1e-6)
     with pytest.raises(ValueError, match="crop must be in"):
         TokenCovarianceHead(n_chans, 2, crop=0.0)
+
+
+def test_covariance_head_reuses_vectors_until_its_buffers_change():
+    torch.manual_seed(0)
+    head = TokenCovarianceHead(n_chans=5, n_outputs=2, n_q=2, codebook_size=8, d_model=4)
+    codes = torch.randint(0, 8, (6, 5, 2, 30))
+    log_scale = torch.randn(6, 5)
+    first = head.tangent_vectors(codes, log_scale)
+    # the same epochs in another batch order: the stored vectors, equal to recomputing
+    order = torch.tensor([3, 0, 5])
+    torch.testing.assert_close(head.tangent_vectors(codes[order], log_scale[order]),
+                               first[order], rtol=0, atol=0)
+    torch.testing.assert_close(first, head._compute_tangent_vectors(codes, log_scale))
+    # a new reference point (a buffer changed in place): computed again, not reused
+    head.set_reference(codes[:3], log_scale[:3])
+    again = head.tangent_vectors(codes, log_scale)
+    torch.testing.assert_close(again, head._compute_tangent_vectors(codes, log_scale))
+    assert not torch.allclose(again, first)
+    # random crops in training are never reused
+    head.crop = 0.5
+    head.train()
+    assert not torch.equal(head.tangent_vectors(codes, log_scale),
+                           head.tangent_vectors(codes, log_scale))
