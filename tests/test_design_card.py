@@ -55,5 +55,6 @@ def test_tangent_output(subject1, default_codec):
     # without the scales: correlations only, other vectors
     plain = clone(tok).set_params(log_scale=False).fit_transform(epochs)
     assert plain.shape == Xt.shape and not np.allclose(plain, Xt)
+    assert not hasattr(tok.set_params(output="spatial").fit(epochs), "tangent_space_")
     with pytest.raises(ValueError, match="compares channels and needs at least 2"):
         BioCodecTokenizer(codec=default_codec, output="tangent").fit(epochs.copy().pick(["Cz"]))

@@ -249,6 +249,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         else:
             self.output_ = self.output
         if self.output_ != "tangent":
+            self.__dict__.pop("tangent_space_", None)  # a refit with another output
             return None
         from pyriemann.tangentspace import TangentSpace
 
