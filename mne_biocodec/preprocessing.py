@@ -317,6 +317,10 @@ def resample(data, sfreq, target_sfreq):
         n_out = round(np.shape(data)[-1] * float(target_sfreq) / float(sfreq))
         if n_out in (0, np.shape(data)[-1]):
             return data[..., :n_out]
+        if np.shape(data)[-1] == 1:
+            # a single sample is a constant; MNE's filter design divides by zero on it, a
+            # floating point exception that kills the interpreter (found by fuzzing)
+            return np.repeat(data, n_out, axis=-1)
         return mne.filter.resample(data, up=float(target_sfreq), down=float(sfreq),
                                    method="polyphase", verbose="error")
     return polyphase_resample(data, up, down)

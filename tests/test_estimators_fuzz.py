@@ -185,3 +185,12 @@ def test_transform_shapes(dtype, shape, sfreq, output, default_codec, rng):
     assert np.all(np.isfinite(Xt))
     if tok.output_ != "codes":
         assert len(tok.get_feature_names_out()) == Xt.shape[1]
+
+
+def test_one_sample_at_an_irrational_rate_does_not_crash():
+    # before: MNE's polyphase design raised SIGFPE (the interpreter died) for one sample at a
+    # rate whose ratio to 250 Hz has no small fraction
+    from mne_biocodec.preprocessing import resample
+
+    out = resample(np.full((2, 1, 1), 3.0), 64.72651449465297, 250.0)
+    assert out.shape == (2, 1, 4) and np.all(out == 3.0)
