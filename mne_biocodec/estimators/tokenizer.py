@@ -253,8 +253,9 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             return None
         from pyriemann.tangentspace import TangentSpace
 
+        if isinstance(X, TokenSet):
+            self._check_tokens(X)  # tokens from elsewhere; encode's own need no check
         tokens = X if isinstance(X, TokenSet) else self.encode(X)
-        self._check_tokens(tokens)
         self.tangent_space_ = TangentSpace(metric="riemann").fit(self._tangent_matrices(tokens))
         return tokens
 
