@@ -35,7 +35,8 @@ import torch
 import mne_biocodec
 from mne_biocodec.analysis import codebook_usage, rate_distortion
 from mne_biocodec.codec import atomic_write, file_sha256, load_codec
-from mne_biocodec.datasets import CODEC_SPLITS, iter_split_raws, make_codec_segments
+from mne_biocodec.datasets import (CODEC_SPLIT_VERSIONS, CODEC_SPLITS, SHIPPED_SPLIT_VERSION,
+                                   iter_split_raws, make_codec_segments)
 from mne_biocodec.pretrained import resolve_pretrained
 
 METRICS = ("pearson_r", "si_sdr", "prd", "nmse")
@@ -87,6 +88,9 @@ def build_parser():
     parser.add_argument("--datasets", type=_str_list, default=None,
                         help=f"comma-separated subset of {','.join(DATASETS)} (default: all)")
     parser.add_argument("--data-path", default=None, help="MNE_DATA-style root")
+    parser.add_argument("--split-version", choices=sorted(CODEC_SPLIT_VERSIONS), default=None,
+                        help="held-out split of CODEC_SPLIT_VERSIONS (default: the shipped "
+                             "codecs')")
     parser.add_argument("--dct-bits", type=_float_list, default=[1.0, 2.0, 3.0, 4.0],
                         help="extra bits/sample at which to run the DCT coder, besides the "
                              "codec's rates ('' for none)")
@@ -103,7 +107,8 @@ def build_parser():
 
 
 # -- data -----------------------------------------------------------------------------------
-def load_heldout_segments(datasets=None, path=None, modality="eeg", sfreq=SFREQ):
+def load_heldout_segments(datasets=None, path=None, modality="eeg", sfreq=SFREQ,
+                          version=None):
     """All held-out 5-s segments of a modality ("eeg" or "emg"), per recording.
 
     Returns
@@ -113,7 +118,8 @@ def load_heldout_segments(datasets=None, path=None, modality="eeg", sfreq=SFREQ)
     """
     recordings = []
     picks = "emg" if modality == "emg" else "eeg"
-    for name, raw in iter_split_raws("heldout", modality, path=path, datasets=datasets):
+    for name, raw in iter_split_raws("heldout", modality, path=path, datasets=datasets,
+                                     version=version):
         segments = make_codec_segments(raw, sfreq=sfreq, segment_seconds=SEGMENT_SECONDS,
                                        picks=picks)
         if len(segments):
@@ -333,7 +339,8 @@ def main(argv=None):
     tic = time.perf_counter()
     modality = codec.config.get("modality", "eeg")
     sfreq = codec.sample_rate
-    recordings = load_heldout_segments(args.datasets, args.data_path, modality, sfreq)
+    recordings = load_heldout_segments(args.datasets, args.data_path, modality, sfreq,
+                                       version=args.split_version)
     if not recordings:
         raise SystemExit("no held-out recording found; check MNE_DATA / --data-path")
     available = {}
@@ -371,7 +378,8 @@ def main(argv=None):
             "codebook_size": codec.codebook_size, "bits_per_code": bits_per_code,
             "normalize": bool(codec.config.get("normalize", False))},
         "data": {
-            "split": "heldout", "modality": modality, "sfreq": sfreq,
+            "split": "heldout", "split_version": args.split_version or SHIPPED_SPLIT_VERSION,
+            "modality": modality, "sfreq": sfreq,
             "segment_seconds": SEGMENT_SECONDS, "n_times": n_times,
             "datasets": sorted(available), "n_recordings": n_recordings,
             "n_recordings_sampled": len(set(sources.tolist())),
