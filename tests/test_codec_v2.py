@@ -28,6 +28,11 @@ def test_v1_split_is_kept_for_the_shipped_codec():
     assert CODEC_SPLITS["eeg"]["train"]["eegmat"] == (0, 1, 2, 3, 5)
     assert 2 not in CODEC_SPLITS["eeg"]["train"]["eegmmidb"][1]
     assert list_split_recordings("heldout") == list_split_recordings("heldout", version="v1")
+    # the default codec is v1's; v2 ships by its explicit name and records its split
+    from mne_biocodec.pretrained import pretrained_info
+
+    assert pretrained_info("biocodec-eeg")["split_version"] == SHIPPED_SPLIT_VERSION
+    assert pretrained_info("biocodec-eeg-v2")["split_version"] == "v2"
 
 
 def test_v2_split_follows_data_md():

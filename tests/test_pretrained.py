@@ -16,7 +16,8 @@ from mne_biocodec.pretrained import pretrained_info, resolve_pretrained
 
 # Floors just under what benchmarks/fidelity.py measured for the shipped codec on this
 # held-out recording (see doc/model_card.rst); they catch a broken or swapped codec.
-# Measured: mean r 0.989, SI-SDR 17.97 dB on these 256 segments of S004R04.
+# Measured: mean r 0.989, SI-SDR 17.97 dB on these 256 segments of S004R04 (v1, the default;
+# v2 on the first 256 segments: 0.991, 18.36 dB, v1 there 0.990, 17.98 dB).
 FIDELITY_FLOORS = {"pearson_r": 0.97, "si_sdr": 16.0}
 
 
@@ -31,6 +32,24 @@ def test_shipped_codecs_listed_and_loadable():
     assert codec.modality == "eeg" and codec.source == "biocodec-eeg"
     assert codec.weights_file == resolve_pretrained("biocodec-eeg")[0]
     assert codec.weights_file.name == info["file"]
+
+
+#: Weights digest of the first shipped EEG codec: token files and caches made with it name it.
+V1_WEIGHTS_SHA256_PREFIX = "cd593ac97954"
+
+
+def test_versions_by_name():
+    """Each EEG codec version loads by its name; ``biocodec-eeg`` stays v1 (v2 missed the
+    decoding benchmark's no-regression rule, see doc/model_card.rst)."""
+    default, v1, v2 = (load_codec(n, device="cpu")
+                       for n in ("biocodec-eeg", "biocodec-eeg-v1", "biocodec-eeg-v2"))
+    assert default.weights_sha256() == v1.weights_sha256() != v2.weights_sha256()
+    assert v1.weights_sha256().startswith(V1_WEIGHTS_SHA256_PREFIX)
+    assert pretrained_info("biocodec-eeg")["version"] == "v1"
+    assert pretrained_info("biocodec-eeg-v2")["version"] == "v2"
+    assert {"biocodec-eeg", "biocodec-eeg-v1", "biocodec-eeg-v2"} <= set(list_pretrained())
+    # the token model was pretrained on v1 tokens and names that version, not the default
+    assert pretrained_info("token-model-eeg")["codec"] == "biocodec-eeg-v1"
 
 
 @pytest.mark.parametrize("entry", [

@@ -30,6 +30,16 @@ TRAIN = {"batch_size": 16, "steps_per_epoch": 2, "warmup_steps": 1, "lr": 1e-3,
 
 
 @pytest.fixture(scope="module")
+def token_codec():
+    """The codec whose tokens the shipped token model reads (biocodec-eeg v1: the model was
+    pretrained before v2 shipped, and the registry pins it)."""
+    from mne_biocodec import load_codec
+    from mne_biocodec.pretrained import pretrained_info
+
+    return load_codec(pretrained_info("token-model-eeg")["codec"], device="cpu")
+
+
+@pytest.fixture(scope="module")
 def sample_raw():
     """40 s of 4 channels of the shipped held-out recording (S004R04)."""
     raw = mne.io.read_raw_edf(sample_path(), preload=True, verbose="error")
@@ -37,15 +47,18 @@ def sample_raw():
 
 
 @pytest.fixture(scope="module")
-def sample_codes(sample_raw, default_codec):
+def sample_codes(sample_raw, token_codec):
     """Token sequences of its 4-s windows ``(40, 6, 83)``."""
-    return recording_sequences(sample_raw, default_codec, window_seconds=4.0)
+    return recording_sequences(sample_raw, token_codec, window_seconds=4.0)
 
 
 @pytest.fixture(scope="module")
-def codec_info(default_codec):
-    return {"name": "biocodec-eeg", "source": "biocodec-eeg", "modality": "eeg",
-            "weights_sha256": default_codec.weights_sha256()}
+def codec_info(token_codec):
+    from mne_biocodec.pretrained import pretrained_info
+
+    return {"name": token_codec.config["name"],
+            "source": pretrained_info("token-model-eeg")["codec"], "modality": "eeg",
+            "weights_sha256": token_codec.weights_sha256()}
 
 
 @pytest.fixture(scope="module")
@@ -337,7 +350,7 @@ def test_annotate_unlikely(fitted, sample_raw):
         annotate_unlikely(sample_raw, fitted, window=100.0)
 
 
-def test_annotate_flags_a_slow_swing(sample_raw, default_codec):
+def test_annotate_flags_a_slow_swing(sample_raw, token_codec):
     """A 300 uV, 0.5 Hz swing (movement, sweat) on two of four channels for 8 s: the shipped
     model finds those windows atypically *predictable*; the default two-sided bounds
     annotate them and nothing else, the low tail alone misses them."""
@@ -345,7 +358,7 @@ def test_annotate_flags_a_slow_swing(sample_raw, default_codec):
     start, stop = broken.time_as_index([20.0, 28.0])
     times = np.arange(stop - start) / broken.info["sfreq"]
     broken._data[:2, start:stop] += 300e-6 * np.sin(2 * np.pi * 0.5 * times)
-    model = BioCodecTokenModel(codec=default_codec, max_epochs=0)
+    model = BioCodecTokenModel(codec=token_codec, max_epochs=0)
     annotations, scores = annotate_unlikely(broken, model, window=4.0, step=2.0)
     flagged = scores.onset[scores.unlikely]
     assert len(flagged) >= 3 and np.all((flagged + 4.0 > 20.0) & (flagged < 28.0))
@@ -402,9 +415,9 @@ def test_classifier_fine_tunes_the_token_model(tiny_file, sample_epochs):
 # -- the shipped model ------------------------------------------------------------------------
 @pytest.mark.skipif("token-model-eeg" not in list_pretrained(kind="token-model"),
                     reason="token-model-eeg is not shipped in this checkout")
-def test_shipped_token_model(sample_epochs, default_codec):
+def test_shipped_token_model(sample_epochs, token_codec):
     model = load_token_model("token-model-eeg", device="cpu")
-    assert model.codec_info["weights_sha256"] == default_codec.weights_sha256()
+    assert model.codec_info["weights_sha256"] == token_codec.weights_sha256()
     assert sum(p.numel() for p in model.parameters()) * 4 <= 20e6
     est = BioCodecTokenModel(max_epochs=0, device="cpu").fit(sample_epochs)
     scores = est.score_samples(sample_epochs)

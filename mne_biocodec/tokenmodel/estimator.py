@@ -167,13 +167,16 @@ class BioCodecTokenModel(TransformerMixin, BaseEstimator):
         if expected is not None and codec.weights_sha256() != expected:
             raise ValueError(
                 f"The token model was pretrained on the tokens of codec "
-                f"{recorded.get('name')!r} (weights {str(expected)[:12]}...), but codec "
-                f"{self.codec!r} holds other weights ({codec.weights_sha256()[:12]}...). "
+                f"{recorded.get('source') or recorded.get('name')!r} (weights "
+                f"{str(expected)[:12]}...), but codec "
+                f"{codec.config.get('name')!r} holds other weights "
+                f"({codec.weights_sha256()[:12]}...). "
                 "Leave codec=None to use the model's codec.")
         if (codec.n_q, codec.codebook_size) != (model.n_q, model.codebook_size):
             raise ValueError(
                 f"The token model reads {model.n_q} levels of {model.codebook_size} codes; "
-                f"codec {self.codec!r} makes {codec.n_q} of {codec.codebook_size}. Use a "
+                f"codec {codec.config.get('name')!r} makes {codec.n_q} of "
+                f"{codec.codebook_size}. Use a "
                 "codec with the model's codebooks, or pretrained=None with a matching config.")
 
     def fit(self, X, y=None):
