@@ -58,3 +58,19 @@ def test_tangent_output(subject1, default_codec):
     assert not hasattr(tok.set_params(output="spatial").fit(epochs), "tangent_space_")
     with pytest.raises(ValueError, match="compares channels and needs at least 2"):
         BioCodecTokenizer(codec=default_codec, output="tangent").fit(epochs.copy().pick(["Cz"]))
+
+
+@pytest.mark.parametrize("output", ["tangent", "spatial", "embedding"])
+def test_tokensets_go_through_every_method(subject1, default_codec, output):
+    """A TokenSet from encode() is taken by fit, fit_transform and transform alike (it used
+    to reach the signal checks in fit_transform and transform: "X must hold real
+    floating-point samples; got dtype object")."""
+    epochs = subject1.copy().pick(["C3", "Cz", "C4"])[:6]
+    tok = BioCodecTokenizer(codec=default_codec, output=output).fit(epochs)
+    tokens = tok.encode(epochs)
+    expected = tok.transform(epochs)
+    np.testing.assert_allclose(tok.transform(tokens), expected, rtol=1e-6)
+    np.testing.assert_allclose(clone(tok).fit_transform(tokens), expected, rtol=1e-6)
+    pipe = Pipeline([("tokenizer", clone(tok)), ("lr", LogisticRegression())])
+    y = np.arange(6) % 2
+    assert pipe.fit(tokens, y).predict(tokens).shape == (6,)

@@ -3,9 +3,20 @@
 import numpy as np
 
 __all__ = ["token_features", "token_feature_names", "token_coherence", "token_covariances",
-           "code_vector_streams", "FEATURE_KINDS"]
+           "code_vector_streams", "auto_shrinkage", "FEATURE_KINDS"]
 
 FEATURE_KINDS = ("spatial", "embedding", "histogram")
+
+
+def auto_shrinkage(n_chans, n_frames):
+    """Shrinkage ``n_chans / (n_chans + n_frames)`` of ``shrinkage="auto"``.
+
+    A correlation matrix of ``n_chans`` streams estimated from ``n_frames`` frames is noisier
+    the larger ``n_chans / n_frames`` (its eigenvalues spread as Marchenko and Pastur's law
+    says): 64 channels over 2 s (42 frames) get 0.60, over 4 s 0.43; 19 channels over 4 s
+    0.18; 8 channels over 2 s 0.16.
+    """
+    return float(n_chans) / (float(n_chans) + float(n_frames))
 
 
 def _code_vectors(codes, codec):
@@ -72,9 +83,10 @@ def token_covariances(tokens, codec, n_levels=None, shrinkage=0.0, scale=True,
         The codec that produced them (its codebooks embed the codes).
     n_levels : int | None, default=None
         Codebooks whose code vectors are summed into each channel's stream; all when None.
-    shrinkage : float, default=0.0
+    shrinkage : float | "auto", default=0.0
         Weight of the identity, in [0, 1]: positive values keep the matrices well conditioned
-        (64 channels' streams of a 2-s epoch hold few independent samples).
+        (64 channels' streams of a 2-s epoch hold few independent samples). ``"auto"``:
+        :func:`auto_shrinkage` of the channels and frames.
     scale : bool, default=True
         Multiply row ``i`` and column ``i`` by channel ``i``'s robust scale (IQR in
         microvolts, what the epoch was divided by before encoding), as a covariance carries
@@ -95,6 +107,11 @@ def token_covariances(tokens, codec, n_levels=None, shrinkage=0.0, scale=True,
     n_epochs, n_chans = codes.shape[:2]
     # float64: these matrices go to eigen-decompositions (pyRiemann works in float64)
     matrices = _stream_correlation(codes, codec).astype(np.float64)
+    if isinstance(shrinkage, str):
+        if shrinkage != "auto":
+            raise ValueError(f"shrinkage must be 'auto' or a number in [0, 1]; got "
+                             f"{shrinkage!r}.")
+        shrinkage = auto_shrinkage(n_chans, codes.shape[-1])
     if shrinkage:
         matrices *= 1.0 - shrinkage
         matrices[:, np.arange(n_chans), np.arange(n_chans)] += shrinkage

@@ -3,9 +3,12 @@ spatial covariance head that learns from tens of trials."""
 
 import hashlib
 import math
+import numbers
 
 import torch
 from torch import nn
+
+from .features import auto_shrinkage
 
 __all__ = ["TokenTransformerHead", "TokenCovarianceHead", "FineTunedCodecHead",
            "sinusoidal_encoding", "symmetric_function"]
@@ -42,6 +45,11 @@ class TokenCovarianceHead(nn.Module):
     layer trains: ``(n_chans * (n_chans + 1) / 2 + n_chans) * n_outputs + n_outputs``
     parameters (4,290 for 64 channels and two classes).
 
+    Re-centring (``forward``'s ``recentring`` ``[B, C, C]``): each epoch is whitened by its
+    own matrix instead of the reference, its group's :meth:`group_whitening` (a subject's
+    epochs then sit around the identity, whatever the subject; Zanini et al., 2018). The
+    classifier's ``recenter`` builds these matrices.
+
     Parameters
     ----------
     n_chans : int
@@ -68,11 +76,21 @@ class TokenCovarianceHead(nn.Module):
     scale_mean, scale_std : Tensor, shape [n_chans] | None
         Mean and deviation the classifier standardised the log10 scales with, to undo it
         (zeros and ones when None).
-    shrinkage : float, default=0.5
+    shrinkage : float | "auto", default="auto"
         Weight of the diagonal in the shrunk matrix ``(1 - shrinkage) M + shrinkage diag(M)``.
-        Chosen on the executed-movement runs of eegmmidb subjects 1-5 (2 x 5-fold): mean AUC
-        72.5 with 0.5, 72.1 with 0.3, 69.7 with 0.1; then scored once on the imagery runs:
-        70.4 with 0.5 against 66.1 with 0.1 (better on 4 of 5 subjects).
+        ``"auto"``: ``n_chans / (n_chans + n_frames)``
+        (:func:`~mne_biocodec.estimators.features.auto_shrinkage`), more the more channels
+        per frame: about 0.5 for 64 channels over 3 s, 0.18 for 19 channels over 4 s, 0.16
+        for 8 channels over 2 s. A fixed 0.5 was chosen on 64-channel motor imagery
+        (executed-movement runs of eegmmidb subjects 1-5: mean AUC 72.5 against 69.7 with
+        0.1) and cost the few-channel tasks (eegmat across subjects, SSVEP, EMG) 1.9-5.2
+        points in the decoding benchmark. "auto" was chosen on development data
+        (``benchmarks/crosssub_defaults.py``): eegmat leave-one-subject-out among the
+        codec-training subjects, balanced accuracy 53.9 against 50.3 (0.5) and 56.1 (0.1);
+        executed-movement runs of eegmmidb subjects 1-5, mean AUC 72.0 against 72.8 and
+        70.0. In ``benchmarks/decoding.py`` it then scored eegmat 62.7 (58.9 with 0.5),
+        SSVEP 54.0 and 43.1 (51.3, 40.5), EMG across subjects 85.8 (82.5), and motor
+        imagery as before (within session 71.6 against 71.8).
     crop : float, default=1.0
         Fraction of the frames each training epoch's covariance is estimated on, from a
         random window (a time-shift augmentation; 1.0: none). Evaluation always uses all
@@ -90,17 +108,21 @@ class TokenCovarianceHead(nn.Module):
 
     def __init__(self, n_chans, n_outputs, n_q=6, codebook_size=256, d_model=16,
                  codebooks=None, use_scale=True, scale_mean=None, scale_std=None,
-                 n_codebooks=2, shrinkage=0.5, crop=1.0, dropout=0.5, log_power=True):
+                 n_codebooks=2, shrinkage="auto", crop=1.0, dropout=0.5, log_power=True):
         super().__init__()
-        if not 0.0 <= float(shrinkage) < 1.0:
-            raise ValueError(f"shrinkage must be in [0, 1); got {shrinkage!r}.")
+        if not (isinstance(shrinkage, str) and shrinkage == "auto"
+                or (isinstance(shrinkage, numbers.Real) and not isinstance(shrinkage, bool)
+                    and 0.0 <= shrinkage < 1.0)):
+            raise ValueError(f"shrinkage must be 'auto' or a number in [0, 1); got "
+                             f"{shrinkage!r}.")
         if not 0.0 < float(crop) <= 1.0:
             raise ValueError(f"crop must be in (0, 1]; got {crop!r}.")
         if isinstance(n_codebooks, bool) or not isinstance(n_codebooks, int) or n_codebooks < 1:
             raise ValueError(f"n_codebooks must be a positive int; got {n_codebooks!r}.")
         # RVQ codes are greedy: the first codebooks of six are those a shorter encoding gives
         self.n_chans, self.n_q, self.use_scale = n_chans, min(n_q, n_codebooks), use_scale
-        self.shrinkage, self.crop = float(shrinkage), float(crop)
+        self.shrinkage = shrinkage if isinstance(shrinkage, str) else float(shrinkage)
+        self.crop = float(crop)
         self.log_power = bool(log_power and use_scale)
         codebooks = (torch.randn(n_q, codebook_size, d_model) if codebooks is None
                      else torch.as_tensor(codebooks, dtype=torch.float32))[: self.n_q]
@@ -151,15 +173,18 @@ class TokenCovarianceHead(nn.Module):
             scales = 10.0 ** (log10 - log10.mean(dim=1, keepdim=True))
             mats = mats * scales[:, :, None] * scales[:, None, :]
         mats = mats / (torch.diagonal(mats, dim1=1, dim2=2).mean(dim=1)[:, None, None])
-        shrunk = (1.0 - self.shrinkage) * mats
-        shrunk[:, diag, diag] += self.shrinkage * mats[:, diag, diag]
+        weight = (auto_shrinkage(self.n_chans, n_frames) if self.shrinkage == "auto"
+                  else self.shrinkage)
+        shrunk = (1.0 - weight) * mats
+        shrunk[:, diag, diag] += weight * mats[:, diag, diag]
         return shrunk
 
     @torch.no_grad()
-    def set_reference(self, codes, log_scale=None, batch_size=64):
-        """Set the tangent space's reference point to the log-Euclidean mean of the
-        covariances of ``codes`` ``[n_epochs, C, n_q, T]`` (with ``log_scale``
-        ``[n_epochs, C]``), computed in eval mode over all frames."""
+    def group_whitening(self, codes, log_scale=None, batch_size=64):
+        """``P^{-1/2}`` ``[C, C]`` of the log-Euclidean mean ``P`` of the covariances of
+        ``codes`` ``[n_epochs, C, n_q, T]`` (eval mode, all frames): what
+        :meth:`set_reference` sets for the whole training set, for one group of epochs
+        (a subject's, for re-centring)."""
         mode = self.training
         self.eval()
         logs = torch.zeros(self.n_chans, self.n_chans, dtype=torch.float64,
@@ -168,46 +193,58 @@ class TokenCovarianceHead(nn.Module):
             sl = slice(start, start + batch_size)
             part = None if log_scale is None else log_scale[sl]
             logs += symmetric_function(self.covariances(codes[sl], part), torch.log).sum(0)
-        self.whitening.copy_(symmetric_function(logs / len(codes), lambda v: torch.exp(-v / 2)))
         self.train(mode)
+        return symmetric_function(logs / len(codes), lambda v: torch.exp(-v / 2))
+
+    @torch.no_grad()
+    def set_reference(self, codes, log_scale=None, batch_size=64):
+        """Set the tangent space's reference point to the log-Euclidean mean of the
+        covariances of ``codes`` ``[n_epochs, C, n_q, T]`` (with ``log_scale``
+        ``[n_epochs, C]``), computed in eval mode over all frames."""
+        self.whitening.copy_(self.group_whitening(codes, log_scale, batch_size))
         return self
 
-    def _compute_tangent_vectors(self, codes, log_scale):
+    def _compute_tangent_vectors(self, codes, log_scale, recentring=None):
         with torch.no_grad():
-            white = self.whitening.double()
+            white = (self.whitening.double() if recentring is None
+                     else recentring.to(self.whitening.device).double())
             mats = white @ self.covariances(codes, log_scale) @ white
             logm = symmetric_function(mats, torch.log)
             vectors = logm[:, self.upper[0], self.upper[1]] * self.upper_weights
         return vectors.float()
 
-    def tangent_vectors(self, codes, log_scale=None):
+    def tangent_vectors(self, codes, log_scale=None, recentring=None):
         """Tangent vectors ``[B, C * (C + 1) / 2]`` of the token covariances at the
-        reference point."""
+        reference point, or, with ``recentring`` ``[B, C, C]``, each epoch's covariance
+        whitened by its own matrix (its group's :meth:`group_whitening`) and mapped at the
+        identity."""
         # Nothing before the linear layer trains, so an epoch's vector only changes with the
         # buffers: it is computed once per epoch and buffer state and then reused, every
         # training epoch otherwise repeating the same eigendecompositions. Random crops
         # (training with crop < 1) are never reused.
         if self.training and self.crop < 1.0:
-            return self._compute_tangent_vectors(codes, log_scale)
+            return self._compute_tangent_vectors(codes, log_scale, recentring)
         state = tuple((buf._version, buf.data_ptr()) for buf in (
             self.whitening, self.codebooks, self.scale_mean, self.scale_std))
         if getattr(self, "_memo_state", None) != state or len(self._memo) > 100_000:
             self._memo, self._memo_state = {}, state
         codes_np = codes.detach().cpu().numpy()
-        scale_np = None if log_scale is None else log_scale.detach().cpu().numpy()
-        keys = [hashlib.blake2b(codes_np[i].tobytes() + (
-            b"" if scale_np is None else scale_np[i].tobytes()), digest_size=16).digest()
+        extras = [None if t is None else t.detach().cpu().numpy()
+                  for t in (log_scale, recentring)]
+        keys = [hashlib.blake2b(codes_np[i].tobytes() + b"".join(
+            b"-" if t is None else t[i].tobytes() for t in extras), digest_size=16).digest()
             for i in range(len(codes_np))]
         missing = [i for i, key in enumerate(keys) if key not in self._memo]
         if missing:
             fresh = self._compute_tangent_vectors(
-                codes[missing], None if log_scale is None else log_scale[missing])
+                codes[missing], None if log_scale is None else log_scale[missing],
+                None if recentring is None else recentring[missing])
             for i, vector in zip(missing, fresh):
                 self._memo[keys[i]] = vector
         return torch.stack([self._memo[key] for key in keys])
 
-    def forward(self, codes, log_scale=None):
-        features = self.tangent_vectors(codes, log_scale)
+    def forward(self, codes, log_scale=None, recentring=None):
+        features = self.tangent_vectors(codes, log_scale, recentring)
         if self.log_power:
             # the trace normalisation keeps only relative power: add the absolute one
             features = torch.cat([features, log_scale.to(features.dtype)], dim=1)
