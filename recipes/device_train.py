@@ -141,9 +141,10 @@ def unpack(folder):
     with np.load(folder / PACK_NPZ, allow_pickle=False) as data:
         scale, blob, valid = data["scale"], data["delta"].tobytes(), data["valid"]
     # max_length bounds the memory a damaged or hostile stream can claim.
-    raw = lzma.LZMADecompressor().decompress(blob, max_length=n * n_times * 2)
-    if len(raw) != n * n_times * 2 or scale.shape != (n,) or valid.ndim != 3 \
-            or valid.dtype != np.float32:
+    stream = lzma.LZMADecompressor()
+    raw = stream.decompress(blob, max_length=n * n_times * 2)
+    if len(raw) != n * n_times * 2 or not stream.eof or scale.shape != (n,) \
+            or valid.ndim != 3 or valid.dtype != np.float32:
         raise ValueError(f"{folder}: the pack holds other shapes than {PACK_JSON} states.")
     q = np.cumsum(np.frombuffer(raw, np.int16).reshape(n, n_times), axis=1, dtype=np.int32)
     train = (q * scale[:, None].astype(np.float64)).astype(np.float32)[:, None]
