@@ -292,6 +292,16 @@ nitpicky = os.environ.get("MNE_BIOCODEC_NITPICKY", "") not in ("", "0")
 nitpick_ignore_regex = [(r"py:.*", r"(?s)(?!mne_biocodec\b).*")]
 
 
+def _skip_metadata_request_setters(app, what, name, obj, skip, options):
+    # scikit-learn generates set_fit_request, set_predict_request, ... for an estimator whose
+    # methods take extra arguments (BioCodecClassifier's groups); their docstrings point into
+    # scikit-learn's glossary, which an offline build cannot resolve.
+    if re.fullmatch(r"set_\w+_request", name):
+        return True
+    return None
+
+
 def setup(app):
+    app.connect("autodoc-skip-member", _skip_metadata_request_setters)
     app.connect("source-read", _optional_toctree_entries)
     app.connect("missing-reference", _resolve_alias)
