@@ -218,6 +218,46 @@ def group_estimator_inputs():
     return out
 
 
+def group_recenter():
+    """Per-group re-centring of BioCodecClassifier: bad groups and metadata."""
+    import numpy as np
+    import pandas as pd
+
+    from mne_biocodec import BioCodecClassifier
+
+    epochs = _sample_epochs(n_chans=4)
+    X, y = epochs.get_data(), epochs.events[:, 2]
+    n = len(y)
+    groups = np.repeat([0, 1], n // 2)
+
+    def clf(**kwargs):
+        return BioCodecClassifier(sfreq=160.0, max_epochs=1, random_state=0, **kwargs)
+
+    out = {}
+    with_nan = groups.astype(float)
+    with_nan[-1] = np.nan
+    out["recenter/nan_group"] = expect_error(lambda: clf().fit(X, y, groups=with_nan),
+                                             pattern=r"missing values.*NaN")
+    with_none = groups.astype(object)
+    with_none[0] = None
+    out["recenter/none_group"] = expect_error(lambda: clf().fit(X, y, groups=with_none),
+                                              pattern=r"missing values.*None")
+    out["recenter/short_groups"] = expect_error(lambda: clf().fit(X, y, groups=groups[:3]),
+                                                pattern=r"groups has 3 entries")
+    out["recenter/array_input"] = expect_error(lambda: clf(recenter="subject").fit(X, y),
+                                               pattern=r"metadata")
+    labelled = epochs.copy()
+    labelled.metadata = pd.DataFrame({"session": groups})
+    out["recenter/missing_column"] = expect_error(
+        lambda: clf(recenter="subject").fit(labelled, y), pattern=r"subject")
+    out["recenter/not_a_name"] = expect_error(lambda: clf(recenter=3).fit(labelled, y),
+                                              pattern=r"recenter")
+    fitted = clf().fit(X, y, groups=groups)
+    out["recenter/predict_without_groups"] = expect_error(lambda: fitted.predict(X),
+                                                          pattern=r"pass groups")
+    return out
+
+
 def group_tokenfile_metadata():
     import json as _json
 

@@ -246,6 +246,17 @@ def test_recentring_removes_a_subjects_channel_gains(mi_tokens, default_codec):
     with pytest.raises(ValueError, match="recenter='subject' reads each epoch's group from "
                                          "epochs.metadata, but X is a TokenSet"):
         BioCodecClassifier(codec=default_codec, recenter="subject").fit(both, labels)
+    # a missing group is refused (it would leave its epochs without a whitening matrix)
+    for missing in (np.where(groups == "a", 0.0, np.nan), np.where(groups == "a", "a", None)):
+        with pytest.raises(ValueError, match=r"groups has 45 missing values \(NaN or None\), "
+                                             "the first at epoch 45"):
+            BioCodecClassifier(codec=default_codec).fit(both, labels, groups=missing)
+    # labels of mixed types group as they are, in order of appearance
+    mixed = np.array([1] * n + ["1"] * n, dtype=object)
+    again = BioCodecClassifier(codec=default_codec, random_state=0, device="cpu",
+                               max_epochs=5).fit(both, labels, groups=mixed)
+    np.testing.assert_allclose(again.predict_proba(tokens, groups=np.zeros(n)), plain,
+                               atol=1e-6)
 
 
 def test_recenter_reads_epochs_metadata_through_cross_validation(default_codec):

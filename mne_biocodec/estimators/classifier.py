@@ -561,9 +561,11 @@ class BioCodecClassifier(NeuralNetClassifier):
         groups = self._groups(X, groups, None)
         recentred = getattr(self, "recentred_", False)
         if recentred != (groups is not None):
+            source = ("groups=..." if self.recenter is None else
+                      f"groups=... (or Epochs with metadata column {self.recenter!r})")
             raise ValueError(
-                "this classifier was fitted with re-centring per group: pass groups=... (or "
-                f"Epochs with metadata column {self.recenter!r}) to predict too." if recentred
+                f"this classifier was fitted with re-centring per group: pass {source} to "
+                "predict too." if recentred
                 else "groups were given but this classifier was fitted without re-centring; "
                 "drop them, or refit with groups.")
         if recentred:
@@ -606,7 +608,16 @@ class BioCodecClassifier(NeuralNetClassifier):
         if n_epochs is not None and len(groups) != n_epochs:
             raise ValueError(f"groups has {len(groups)} entries but there are {n_epochs} "
                              "epochs; give one group per epoch.")
-        return groups
+        # A missing group would leave its epochs without a whitening matrix; labels of mixed
+        # types (1 and "1") cannot be sorted by np.unique: number them in order of appearance.
+        missing = [i for i, g in enumerate(groups.tolist())
+                   if g is None or (isinstance(g, float) and g != g)]
+        if missing:
+            raise ValueError(f"groups has {len(missing)} missing values (NaN or None), the "
+                             f"first at epoch {missing[0]}; give every epoch a group (its "
+                             "subject or session).")
+        index = {}
+        return np.array([index.setdefault(g, len(index)) for g in groups.tolist()])
 
     def _recentred(self, inputs, groups):
         """``inputs`` with each group's log scales centred and its whitening matrix (the
