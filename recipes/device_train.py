@@ -26,7 +26,6 @@ measured step time so that its cosine schedule ends inside the budget.
 """
 
 import argparse
-import hashlib
 import json
 import lzma
 import os
@@ -38,6 +37,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from mne_biocodec.codec import file_sha256
 
 RECIPES = Path(__file__).resolve().parent
 PACK_NPZ, PACK_JSON = "segments.npz", "segments.json"
@@ -69,14 +70,6 @@ def variant_recipe(plan, base, name):
     recipe.update(overrides, codec_config=dict(codec_config, name=f"biocodec-eeg-v2-{name}"),
                   name=f"{base['name']}-{name}")
     return recipe
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _quantise(segments, bits):
@@ -116,7 +109,7 @@ def pack(plan_path, run_dir, out_dir, seed=0):
             "source_segments": int(len(train)), "seed": seed,
             "source_train_channel_hours": meta["train_channel_hours"],
             "train_channel_hours": meta["train_channel_hours"] * n / len(train),
-            "split_version": meta["split_version"], "sha256": _sha256(out_dir / PACK_NPZ)}
+            "split_version": meta["split_version"], "sha256": file_sha256(out_dir / PACK_NPZ)}
     with atomic_write(out_dir / PACK_JSON) as tmp:
         tmp.write_text(json.dumps(info, indent=2))
     print(json.dumps(info, indent=2))
@@ -134,7 +127,7 @@ def unpack(folder):
     """
     folder = Path(folder)
     info = json.loads((folder / PACK_JSON).read_text())
-    if _sha256(folder / PACK_NPZ) != info.get("sha256"):
+    if file_sha256(folder / PACK_NPZ) != info.get("sha256"):
         raise ValueError(f"{folder / PACK_NPZ} does not hash to the SHA-256 of "
                          f"{folder / PACK_JSON}: it is damaged or of another pack; pack again.")
     n, n_times = int(info["n_segments"]), int(info["n_times"])
@@ -325,7 +318,7 @@ def export_codec(run_dir, target):
     if folder is None:
         raise ValueError(f"{run_dir} holds no checkpoint to export.")
     manifest = json.loads((folder / "manifest.json").read_text())
-    if _sha256(folder / "module.safetensors") != \
+    if file_sha256(folder / "module.safetensors") != \
             manifest["files"]["module.safetensors"]["sha256"]:
         raise ValueError(f"{folder / 'module.safetensors'} does not hash to the SHA-256 of "
                          "its manifest: it is damaged.")

@@ -9,12 +9,12 @@
 
 import functools
 import hashlib
-from collections import OrderedDict
 
 import torch
 from torch import nn
 
 from ..estimators.head import TokenCovarianceHead
+from ..tokens.cache import ByteBoundedLRU
 from .io import load_token_model
 
 __all__ = ["TokenModelHead", "TokenModelCovarianceHead", "TokenModelFeatures",
@@ -28,29 +28,7 @@ FROZEN_FEATURE_CACHE_BYTES = 512 << 20
 _POOLINGS = ("channels", "mean")
 
 
-class _FrozenFeatureCache:
-    """Least-recently-used map of (model, layers, epoch codes) digests to feature rows."""
-
-    def __init__(self):
-        self.rows, self.nbytes = OrderedDict(), 0
-
-    def get(self, key):
-        row = self.rows.get(key)
-        if row is not None:
-            self.rows.move_to_end(key)
-        return row
-
-    def put(self, key, row):
-        if key in self.rows:
-            return
-        self.rows[key] = row
-        self.nbytes += row.numel() * row.element_size()
-        while self.nbytes > FROZEN_FEATURE_CACHE_BYTES and len(self.rows) > 1:
-            _, old = self.rows.popitem(last=False)
-            self.nbytes -= old.numel() * old.element_size()
-
-
-_CACHE = _FrozenFeatureCache()
+_CACHE = ByteBoundedLRU(sizeof=lambda row: row.numel() * row.element_size())
 
 
 @functools.lru_cache(maxsize=4)
@@ -191,7 +169,7 @@ class TokenModelFeatures(nn.Module):
                 fresh = self.states(codes[todo]).cpu()
             for i, row in zip(todo, fresh):
                 found[i] = row.clone()
-                _CACHE.put(keys[i], found[i])
+                _CACHE.put(keys[i], found[i], FROZEN_FEATURE_CACHE_BYTES)
         return torch.stack(found).to(codes.device)
 
 

@@ -70,7 +70,7 @@ from ..codec.files import atomic_write
 from .engine import codec_sha256, codes_dtype, encode
 
 __all__ = ["resolve_cache", "cache_key", "cached_encode", "clear_memory_cache",
-           "memory_cache_info", "CACHE_ENV", "MEMORY_CACHE_ENV", "CACHE_VERSION"]
+           "memory_cache_info", "ByteBoundedLRU", "CACHE_ENV", "MEMORY_CACHE_ENV", "CACHE_VERSION"]
 
 #: Environment variable naming the cache folder.
 CACHE_ENV = "MNE_BIOCODEC_CACHE"
@@ -88,66 +88,88 @@ _WARNED_FOLDERS = set()
 _CHECKSUM_BYTES = 32
 
 
-class _MemoryCache:
-    """Least-recently-used codes by key, bounded in bytes; safe across threads."""
+class ByteBoundedLRU:
+    """Least-recently-used values by key, bounded in bytes; safe across threads.
 
-    def __init__(self):
+    The in-process token cache holds codes in one, :class:`mne_biocodec.tokenmodel.
+    TokenModelFeatures` frozen token-model states in another.
+
+    Parameters
+    ----------
+    sizeof : callable
+        Bytes a value takes (default: its ``nbytes``, as numpy arrays have).
+    """
+
+    def __init__(self, sizeof=lambda value: value.nbytes):
+        self.sizeof = sizeof
         self._entries = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    @staticmethod
-    def budget():
-        value = os.environ.get(MEMORY_CACHE_ENV, "").strip()
-        if not value:
-            return DEFAULT_MEMORY_MIB * 2 ** 20
-        try:
-            mib = float(value)
-        except ValueError:
-            raise ValueError(f"{MEMORY_CACHE_ENV} must be a size in MiB (0 turns the in-memory "
-                             f"token cache off); got {value!r}.") from None
-        return max(0, int(mib * 2 ** 20))
-
     def get(self, key):
+        """The value stored under ``key`` (now the most recently used), or None."""
         with self._lock:
-            codes = self._entries.get(key)
-            if codes is None:
+            value = self._entries.get(key)
+            if value is None:
                 self.misses += 1
                 return None
             self._entries.move_to_end(key)
             self.hits += 1
-            return codes
+            return value
 
-    def put(self, key, codes, budget):
-        codes = np.array(codes)  # an own copy: the caller's array may change later
-        codes.setflags(write=False)
-        if codes.nbytes > budget:
+    def put(self, key, value, budget):
+        """Store ``value``, then drop the least recently used until ``budget`` bytes hold
+        (a value larger than the budget is not stored)."""
+        size = self.sizeof(value)
+        if size > budget:
             return
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self._bytes -= old.nbytes
-            self._entries[key] = codes
-            self._bytes += codes.nbytes
+                self._bytes -= self.sizeof(old)
+            self._entries[key] = value
+            self._bytes += size
             while self._bytes > budget:
                 _, dropped = self._entries.popitem(last=False)
-                self._bytes -= dropped.nbytes
+                self._bytes -= self.sizeof(dropped)
 
     def clear(self):
+        """Drop every value and reset the counters."""
         with self._lock:
             self._entries.clear()
             self._bytes = 0
             self.hits = self.misses = 0
 
     def info(self):
+        """``entries``, ``bytes``, ``hits`` and ``misses``."""
         with self._lock:
             return {"entries": len(self._entries), "bytes": self._bytes, "hits": self.hits,
-                    "misses": self.misses, "budget_bytes": self.budget()}
+                    "misses": self.misses}
 
 
-_MEMORY = _MemoryCache()
+def _memory_budget():
+    """Bytes of the in-process token cache, from ``$MNE_BIOCODEC_MEMORY_CACHE`` (MiB)."""
+    value = os.environ.get(MEMORY_CACHE_ENV, "").strip()
+    if not value:
+        return DEFAULT_MEMORY_MIB * 2 ** 20
+    try:
+        mib = float(value)
+    except ValueError:
+        raise ValueError(f"{MEMORY_CACHE_ENV} must be a size in MiB (0 turns the in-memory "
+                         f"token cache off); got {value!r}.") from None
+    return max(0, int(mib * 2 ** 20))
+
+
+def _remember(key, codes, budget):
+    # an own read-only copy: the caller's array may change later, and every reader shares it
+    codes = np.array(codes)
+    codes.setflags(write=False)
+    _MEMORY.put(key, codes, budget)
+
+
+_MEMORY = ByteBoundedLRU()
 
 
 def clear_memory_cache():
@@ -164,7 +186,7 @@ def memory_cache_info():
         ``entries``, ``bytes`` held, ``hits`` and ``misses`` since the last
         :func:`clear_memory_cache`, and ``budget_bytes`` (from ``$MNE_BIOCODEC_MEMORY_CACHE``).
     """
-    return _MEMORY.info()
+    return dict(_MEMORY.info(), budget_bytes=_memory_budget())
 
 
 def resolve_cache(cache=None):
@@ -352,7 +374,7 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
     shape = inner + (n_q, codec.n_frames(n_times))
     dtype = np.dtype(codes_dtype(codec.codebook_size))
     folder = resolve_cache(cache)
-    budget = 0 if cache is False else _MEMORY.budget()
+    budget = 0 if cache is False else _memory_budget()
     if folder is None and not budget:
         codes = encode(codec, signals.reshape(-1, n_times), n_q=n_q, batch_size=batch_size,
                        device=device, progress=progress)
@@ -370,7 +392,7 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
         if found is None and path is not None:
             found = _read(path, key, shape, dtype)
             if found is not None and budget:
-                _MEMORY.put(key, found, budget)
+                _remember(key, found, budget)
         if found is None or found.shape != shape or found.dtype != dtype:
             missing.append(i)
         else:
@@ -382,7 +404,7 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
         codes[missing] = fresh
         if budget:
             for i in missing:
-                _MEMORY.put(keys[i], codes[i], budget)
+                _remember(keys[i], codes[i], budget)
         if folder is not None:
             _store(folder, [(paths[i], keys[i], codes[i]) for i in missing])
     n_hits = len(signals) - len(missing)
