@@ -243,12 +243,17 @@ class TokenCovarianceHead(nn.Module):
                 self._memo[keys[i]] = vector
         return torch.stack([self._memo[key] for key in keys])
 
-    def forward(self, codes, log_scale=None, recentring=None):
+    def features(self, codes, log_scale=None, recentring=None):
+        """What the linear layer reads ``[B, n_features]``: the tangent vector, then the log
+        power when ``log_power``."""
         features = self.tangent_vectors(codes, log_scale, recentring)
         if self.log_power:
             # the trace normalisation keeps only relative power: add the absolute one
             features = torch.cat([features, log_scale.to(features.dtype)], dim=1)
-        return self.classifier(features)
+        return features
+
+    def forward(self, codes, log_scale=None, recentring=None):
+        return self.classifier(self.features(codes, log_scale, recentring))
 
 
 class TokenTransformerHead(nn.Module):

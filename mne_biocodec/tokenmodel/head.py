@@ -328,12 +328,7 @@ scale_std
         return self
 
     def forward(self, codes, log_scale=None, recentring=None):
-        # recentring (per-group whitening) is passed on only when given, so that this head
-        # also runs on a covariance head without it
-        features = (self.tangent_vectors(codes, log_scale) if recentring is None
-                    else self.tangent_vectors(codes, log_scale, recentring))
-        if self.log_power:
-            features = torch.cat([features, log_scale.to(features.dtype)], dim=1)
+        features = self.features(codes, log_scale, recentring)
         tokens = (self.pooled_token_states(codes) - self.token_mean) / self.token_std
         features = torch.cat([features, self.token_weight * tokens.to(features.dtype)], dim=1)
         return self.classifier(features)
