@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import time
 from pathlib import Path
 
@@ -190,23 +191,27 @@ def train_one(plan_path, pack_dir, work, name, deadline):
     config, init = recipe_codec_config(recipe)
     fields = TrainingRecipe.from_dict(recipe, ignore=RECIPE_DATA_KEYS).replace(n_threads=1)
     out = Path(work) / name
-    # Two short epochs in a scratch folder: the second one's duration is the step time,
-    # without start-up costs (CUDA context, cuDNN's search).
+    # Two short epochs in a fresh scratch folder: the second one's duration is the step
+    # time, without start-up costs (CUDA context, cuDNN's search). Fresh on every call: a
+    # resumed run may be on another machine (a CPU after a GPU), and a kept probe folder
+    # would resume instead of measuring.
     probe_steps = 30
-    probe = pretrain_codec(fit, None, out.with_name(f"{name}-probe"), recipe=fields,
-                           config=config, init=init, device=device, progress=False,
-                           max_epochs=2, steps_per_epoch=probe_steps, warmup_steps=1)
-    step_seconds = float(probe.history[-1, "dur"]) / probe_steps
-    t0 = time.time()
-    level_scores(probe.codec, valid, device, levels=(config["n_q"],))
-    valid_seconds = time.time() - t0
+    with tempfile.TemporaryDirectory(prefix=f"{name}-probe-") as scratch:
+        probe = pretrain_codec(fit, None, Path(scratch) / "probe", recipe=fields,
+                               config=config, init=init, device=device, progress=False,
+                               max_epochs=2, steps_per_epoch=probe_steps, warmup_steps=1)
+        step_seconds = float(probe.history[-1, "dur"]) / probe_steps
+        t0 = time.time()
+        level_scores(probe.codec, valid, device, levels=(config["n_q"],))
+        valid_seconds = time.time() - t0
     # The final scores take 2 x n_q passes over the held-out and selection segments; 10%
     # more for checkpoints.
     left = deadline - time.time() - 2 * config["n_q"] * valid_seconds * (
         1 + len(selection) / len(valid))
     epoch_seconds = 1.1 * (step_seconds * fields.steps_per_epoch + valid_seconds)
     # A resumed run (the same command again, on the same work folder) trains on from the
-    # epochs its newest checkpoint holds.
+    # epochs its newest checkpoint holds, for the time this call has: its cosine schedule
+    # is stretched to the new total, so the learning rate rises again (a warm restart).
     newest = _newest_checkpoint(out)
     done = json.loads((newest / "manifest.json").read_text())["epochs"] if newest else 0
     max_epochs = done + max(1, int(left / epoch_seconds))

@@ -76,3 +76,31 @@ def test_variant_recipes(device_train, plan):
     assert warm["codec_config"]["name"] == "biocodec-eeg-v2-warm"
     fit, selection = device_train.split_selection(np.arange(50)[:, None], 10)
     assert len(selection) == 10 and not set(fit[:, 0]) & set(selection[:, 0])
+
+
+def test_train_one_resumes_and_measures_afresh(device_train, run_dir, plan, tmp_path,
+                                               capsys):
+    """The same command again continues the newest checkpoint; the step time is measured
+    on every call (a resumed run may be on another machine)."""
+    folder, _, _ = run_dir
+    small = json.loads(plan.read_text())
+    small.update(batch_size=4, steps_per_epoch=2, warmup_steps=1, selection_segments=8,
+                 variants={"warm": {"lr": 2e-4}})
+    plan.write_text(json.dumps(small))
+    device_train.pack(plan, folder, tmp_path / "pack")
+    work = tmp_path / "work"
+    checkpoints = work / "warm" / "checkpoints"
+    # a deadline already past: one epoch per call
+    device_train.train_one(plan, tmp_path / "pack", work, "warm", 0.0)
+    first = (checkpoints / "LATEST").read_text().strip()
+    device_train.train_one(plan, tmp_path / "pack", work, "warm", 0.0)
+    second = (checkpoints / "LATEST").read_text().strip()
+    assert (first, second) == ("epoch-0001", "epoch-0002")
+    manifest = json.loads((checkpoints / second / "manifest.json").read_text())
+    assert manifest["epochs"] == 2
+    history = json.loads((checkpoints / second / "history.json").read_text())
+    assert [row["epoch"] for row in history] == [1, 2]
+    scores = json.loads((work / "warm" / "scores.json").read_text())
+    assert scores["variant"] == "warm" and "6" in scores["selection"]
+    assert sorted(p.name for p in work.iterdir()) == ["warm"]  # no probe folder kept
+    assert capsys.readouterr().out.count("ms/step") == 2
