@@ -152,32 +152,86 @@ def compare(codes, scored, rows, uni_logp, bi_logp):
 
 
 # -- Bonn anomalies ------------------------------------------------------------------------------
-def bonn_benchmark(model_path, max_epochs, seed):
-    import mne
+def bonn_windows(sets, numbers, seconds=4.0):
+    """Consecutive windows ``(n, 1, n_times)`` of Bonn files, their file and seizure label.
+
+    Parameters
+    ----------
+    sets : str
+        Bonn set letters, e.g. ``"ZONF"``.
+    numbers : iterable of int
+        File numbers (1-100) of every set.
+    seconds : float
+        Window length.
+
+    Returns
+    -------
+    X : ndarray, shape (n_windows, 1, n_times)
+    files : ndarray of str, shape (n_windows,)
+        ``"<set><number>"`` of each window.
+    labels : ndarray of int, shape (n_windows,)
+        1 for set S (seizure), else 0.
+    """
+    from mne_biocodec.datasets import BONN_SFREQ, load_bonn
+
+    X, file_id, labels = [], [], []
+    n = int(round(seconds * BONN_SFREQ))
+    numbers = list(numbers)
+    for s in sets:
+        data, _ = load_bonn(s, numbers, return_array=True)
+        for number, row in zip(numbers, data[:, 0]):
+            for start in range(0, len(row) - n + 1, n):
+                X.append(row[None, start:start + n])
+                file_id.append(f"{s}{number:03d}")
+                labels.append(int(s == "S"))
+    return np.stack(X), np.array(file_id), np.array(labels)
+
+
+def bonn_band_powers(X):
+    """Log band powers ``(n, 5)`` (delta to low gamma, Welch) of windows ``(n, 1, n_times)``."""
     from scipy.signal import welch
+
+    from mne_biocodec.datasets import BONN_SFREQ
+
+    f, p = welch(X[:, 0], fs=BONN_SFREQ, nperseg=256)
+    bands = [(0.5, 4), (4, 8), (8, 13), (13, 30), (30, 60)]
+    return np.log(np.stack([p[:, (f >= lo) & (f < hi)].mean(axis=1) for lo, hi in bands],
+                           axis=1))
+
+
+def classic_detectors(X_fit, X_test, seed=0):
+    """Anomaly scores (higher: more anomalous) of the classic unsupervised detectors."""
     from sklearn.ensemble import IsolationForest
+
+    forest = IsolationForest(random_state=seed).fit(bonn_band_powers(X_fit))
+    return {"line_length": np.abs(np.diff(X_test[:, 0], axis=-1)).mean(axis=-1),
+            "variance": X_test[:, 0].var(axis=-1),
+            "isolation_forest_band_powers": -forest.score_samples(bonn_band_powers(X_test))}
+
+
+def auroc_table(window_scores, files, labels):
+    """ROC AUC of S vs the rest per window and per file (window scores averaged)."""
     from sklearn.metrics import roc_auc_score
 
-    from mne_biocodec.datasets import BONN_SFREQ, load_bonn
+    unique = np.unique(files)
+    file_labels = np.array([labels[files == f][0] for f in unique])
+    out = {"auroc_windows": {}, "auroc_files": {}}
+    for name, score in window_scores.items():
+        out["auroc_windows"][name] = float(roc_auc_score(labels, score))
+        per_file = np.array([score[files == f].mean() for f in unique])
+        out["auroc_files"][name] = float(roc_auc_score(file_labels, per_file))
+    return out
+
+
+def bonn_benchmark(model_path, max_epochs, seed):
+    import mne
+
+    from mne_biocodec.datasets import BONN_SFREQ
     from mne_biocodec.tokenmodel import BioCodecTokenModel
 
     mne.set_log_level("error")
-
-    def windows(sets, numbers):
-        """4-s windows ``(n, 1, n_times)`` of Bonn files, their file and seizure label."""
-        X, file_id, labels = [], [], []
-        n = int(round(4.0 * BONN_SFREQ))
-        for s in sets:
-            data, _ = load_bonn(s, list(numbers), return_array=True)
-            for number, row in zip(numbers, data[:, 0]):
-                for start in range(0, len(row) - n + 1, n):
-                    X.append(row[None, start:start + n])
-                    file_id.append(f"{s}{number:03d}")
-                    labels.append(int(s == "S"))
-        return np.stack(X), np.array(file_id), np.array(labels)
-
-    X_fit, _, _ = windows("ZONF", range(1, 81))
-    X_test, files, labels = windows("ZONFS", range(81, 101))
+    X_fit, _, _ = bonn_windows("ZONF", range(1, 81))
+    X_test, files, labels = bonn_windows("ZONFS", range(81, 101))
     t0 = time.perf_counter()
     est = BioCodecTokenModel(pretrained=str(model_path), sfreq=BONN_SFREQ,
                              max_epochs=max_epochs, random_state=seed, device="cpu")
@@ -185,30 +239,14 @@ def bonn_benchmark(model_path, max_epochs, seed):
     fit_seconds = time.perf_counter() - t0
     pretrained_only = BioCodecTokenModel(pretrained=str(model_path), sfreq=BONN_SFREQ,
                                          max_epochs=0, device="cpu").fit(X_fit)
-
-    def band_powers(X):
-        f, p = welch(X[:, 0], fs=BONN_SFREQ, nperseg=256)
-        bands = [(0.5, 4), (4, 8), (8, 13), (13, 30), (30, 60)]
-        return np.log(np.stack([p[:, (f >= lo) & (f < hi)].mean(axis=1) for lo, hi in bands],
-                               axis=1))
-
-    forest = IsolationForest(random_state=seed).fit(band_powers(X_fit))
     window_scores = {
         "token_model_finetuned": -est.score_samples(X_test),
         "token_model_pretrained": -pretrained_only.score_samples(X_test),
-        "line_length": np.abs(np.diff(X_test[:, 0], axis=-1)).mean(axis=-1),
-        "variance": X_test[:, 0].var(axis=-1),
-        "isolation_forest_band_powers": -forest.score_samples(band_powers(X_test)),
+        **classic_detectors(X_fit, X_test, seed),
     }
     out = {"n_fit_windows": int(len(X_fit)), "n_test_windows": int(len(X_test)),
-           "fit_seconds": fit_seconds, "fit_max_epochs": max_epochs,
-           "auroc_windows": {}, "auroc_files": {}}
-    unique = np.unique(files)
-    file_labels = np.array([labels[files == f][0] for f in unique])
-    for name, score in window_scores.items():
-        out["auroc_windows"][name] = float(roc_auc_score(labels, score))
-        per_file = np.array([score[files == f].mean() for f in unique])
-        out["auroc_files"][name] = float(roc_auc_score(file_labels, per_file))
+           "fit_seconds": fit_seconds, "fit_max_epochs": max_epochs}
+    out.update(auroc_table(window_scores, files, labels))
     return out
 
 
