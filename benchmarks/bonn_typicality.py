@@ -17,6 +17,9 @@ training data) close the gap:
   statistics plus the log scale (Bonn's non-seizure data come from four sets);
 - ``embedding_amplitude_lof``: local outlier factor (20 neighbours) on the pooled contextual
   embeddings (8 principal components) plus the log scale;
+- ``likelihood_ratio_bigram``: the model's mean log-likelihood minus that of a bigram of the
+  codes fitted on the non-seizure windows (Ren et al., 2019: the background model takes out
+  what makes simple inputs likely under any model);
 
 next to line length, variance and an isolation forest on band powers, on the same windows.
 Every detector is fitted on non-seizure windows only. Two splits: ``dev`` (fit Z, O, N, F
@@ -40,15 +43,17 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from token_model import auroc_table, bonn_windows, classic_detectors  # noqa: E402
+from token_model import (auroc_table, bigram_log_likelihood, bonn_windows,  # noqa: E402
+                         classic_detectors, fit_bigram, unigram)
 
 RESULTS = Path(__file__).parent / "results" / "bonn_typicality.json"
 SPLITS = {"dev": (range(1, 61), range(61, 81)), "test": (range(1, 81), range(81, 101))}
 
 
 def model_statistics(est, X):
-    """Per-level mean log-likelihood ``(n, n_q)``, log scale ``(n,)`` and pooled embedding
-    ``(n, d_model)`` of single-channel windows ``(n, 1, n_times)``."""
+    """Per-level mean log-likelihood ``(n, n_q)``, log scale ``(n,)``, pooled embedding
+    ``(n, d_model)``, codes ``(n, n_q, n_frames)`` and the log-probability of every code of
+    single-channel windows ``(n, 1, n_times)``."""
     from mne_biocodec.tokenmodel import token_log_likelihood
 
     tokens = est.tokenizer_.encode(X)
@@ -56,7 +61,8 @@ def model_statistics(est, X):
     log_prob, _ = token_log_likelihood(est.model_, codes, est.score_span, est.score_groups,
                                        est.batch_size)
     levels = log_prob.double().mean(dim=2).numpy()
-    return levels, np.log(np.asarray(tokens.scale).reshape(-1)), est.transform(tokens)
+    return (levels, np.log(np.asarray(tokens.scale).reshape(-1)), est.transform(tokens),
+            codes, log_prob.double().numpy())
 
 
 def token_detectors(stats_fit, stats_test, seed=0):
@@ -67,7 +73,7 @@ def token_detectors(stats_fit, stats_test, seed=0):
     from sklearn.neighbors import LocalOutlierFactor
     from sklearn.preprocessing import StandardScaler
 
-    (lf, sf, ef), (lt, st, et) = stats_fit, stats_test
+    (lf, sf, ef, codes_f, _), (lt, st, et, codes_t, logp_t) = stats_fit, stats_test
     mean_f, mean_t = lf.mean(axis=1), lt.mean(axis=1)
     out = {"ll_low": -mean_t,
            "ll_two_sided": np.abs(mean_t - np.median(mean_f)),
@@ -84,6 +90,10 @@ def token_detectors(stats_fit, stats_test, seed=0):
     scaler = StandardScaler().fit(fit)
     lof = LocalOutlierFactor(20, novelty=True).fit(scaler.transform(fit))
     out["embedding_amplitude_lof"] = -lof.score_samples(scaler.transform(test))
+    uni = unigram(codes_f, 256)
+    bi, _ = fit_bigram(codes_f, 256, uni)
+    out["likelihood_ratio_bigram"] = -(logp_t - bigram_log_likelihood(codes_t, uni, bi)).mean(
+        axis=(1, 2))
     return out
 
 

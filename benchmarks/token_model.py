@@ -76,16 +76,25 @@ def bigram(counts, uni_logp, strength):
     return np.log((counts + strength * prior) / (counts.sum(axis=2, keepdims=True) + strength))
 
 
+def bigram_log_likelihood(codes, uni_logp, bi_logp):
+    """Log-probability ``(n, n_q, T)`` of every code under the bigram (the first frame of a
+    window under the unigram)."""
+    codes = np.asarray(codes).astype(np.int64)
+    return np.stack([np.concatenate([uni_logp[q][codes[:, q, :1]],
+                                     bi_logp[q][codes[:, q, :-1], codes[:, q, 1:]]], axis=1)
+                     for q in range(codes.shape[1])], axis=1)
+
+
 def ngram_scores(codes, uni_logp, bi_logp):
     """Per level ``(accuracy, mean nll)`` of the unigram and bigram on codes ``(n, n_q, T)``."""
     n_q = codes.shape[1]
     out = {"unigram": {"accuracy": [], "nll": []}, "bigram": {"accuracy": [], "nll": []}}
+    bigram_logp = bigram_log_likelihood(codes, uni_logp, bi_logp)
     for q in range(n_q):
         c = codes[:, q].astype(np.int64)
         out["unigram"]["nll"].append(float(-uni_logp[q][c].mean()))
         out["unigram"]["accuracy"].append(float((c == uni_logp[q].argmax()).mean()))
-        logp = np.concatenate([uni_logp[q][c[:, :1]], bi_logp[q][c[:, :-1], c[:, 1:]]],
-                              axis=1)
+        logp = bigram_logp[:, q]
         best = np.concatenate([np.full((len(c), 1), uni_logp[q].argmax()),
                                bi_logp[q].argmax(axis=1)[c[:, :-1]]], axis=1)
         out["bigram"]["nll"].append(float(-logp.mean()))
