@@ -4,7 +4,9 @@ Loading never unpickles and trusts nothing before it is checked, cheapest check 
 SHA-256 (the package registry's for a shipped model, and the sidecar's), the sidecar's format
 and config (:func:`~mne_biocodec.tokenmodel.model.check_token_model_config`, which bounds the
 model size), the tensor names, shapes and dtypes in the safetensors header against the model
-the config describes, and only then the tensors, which must be finite.
+the config describes, and only then the tensors, which must be finite. A sidecar config
+without ``position_scale`` (a file saved before that key existed) loads with 1.0, the unscaled
+position encoding it was trained with.
 """
 
 import json
@@ -144,7 +146,9 @@ def load_token_model(source="token-model-eeg", device=None):
     -------
     model : TokenTransformer
         In eval mode, with ``weights_file``, ``source``, ``codec_info`` (the codec whose
-        tokens it reads) and ``training_info`` (the sidecar's training summary) set.
+        tokens it reads) and ``training_info`` (the sidecar's training summary) set. A
+        sidecar config without ``position_scale`` gives 1.0 (the scale before the key
+        existed), not the default for new models.
 
     Raises
     ------
@@ -168,8 +172,13 @@ def load_token_model(source="token-model-eeg", device=None):
                          f"{path.with_suffix('.json').name} (it hashes to {actual[:12]}..., "
                          f"the record says {sidecar['sha256'][:12]}...): the weights changed "
                          "after they were saved. Restore the file, or save the model again.")
+    config = sidecar.get("config", {})
+    if "position_scale" not in config:
+        # Files saved before the key existed were trained with the position encoding
+        # unscaled; the newer default (0.125) would change every prediction they make.
+        config = dict(config, position_scale=1.0)
     try:
-        model = TokenTransformer(sidecar.get("config", {}))
+        model = TokenTransformer(config)
     except (TypeError, ValueError) as err:
         raise ValueError(f"Invalid config in {path.with_suffix('.json')}: {err}") from None
     _check_header(path, model)
