@@ -6,11 +6,14 @@ model with a lower perplexity than the unigram baseline at every codebook level 
 held-out recordings (``--force`` ships anyway), then writes
 ``mne_biocodec/pretrained/token-model-eeg.{safetensors,json}`` and adds its entry (file,
 SHA-256, ``kind: token-model``) to ``registry.json``; the entries of the codecs are left as
-they are.
+they are. ``--alias`` points more registry names at the same file (the default name at a new
+version, as for the codecs).
 
 Usage::
 
     python recipes/ship_token_model.py runs/token-model-eeg
+    python recipes/ship_token_model.py runs/token-model-eeg-v2 --name token-model-eeg-v2 \
+        --alias token-model-eeg
 """
 
 import argparse
@@ -37,6 +40,8 @@ def main(argv=None):
     parser.add_argument("run", help="run folder of mne-biocodec pretrain-token-model")
     parser.add_argument("--name", default="token-model-eeg")
     parser.add_argument("--results", default=str(RESULTS))
+    parser.add_argument("--alias", nargs="*", default=[],
+                        help="more registry names for the same file")
     parser.add_argument("--force", action="store_true",
                         help="ship even if the benchmark does not show it beats the unigram")
     args = parser.parse_args(argv)
@@ -59,6 +64,8 @@ def main(argv=None):
     registry[args.name] = {"file": target.name, "sha256": file_sha256(target),
                            "kind": "token-model", "modality": model.codec_info.get("modality"),
                            "codec": model.codec_info.get("source")}
+    for alias in args.alias:
+        registry[alias] = dict(registry[args.name])
     with atomic_write(registry_path) as tmp:
         tmp.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
     print(json.dumps(registry[args.name], indent=2))

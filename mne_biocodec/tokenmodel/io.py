@@ -5,8 +5,9 @@ SHA-256 (the package registry's for a shipped model, and the sidecar's), the sid
 and config (:func:`~mne_biocodec.tokenmodel.model.check_token_model_config`, which bounds the
 model size), the tensor names, shapes and dtypes in the safetensors header against the model
 the config describes, and only then the tensors, which must be finite. A sidecar config
-without ``position_scale`` (a file saved before that key existed) loads with 1.0, the unscaled
-position encoding it was trained with.
+without a key added later (a file saved before it existed) loads with the value it was trained
+with (:data:`~mne_biocodec.tokenmodel.model.LEGACY_CONFIG`: ``position_scale`` 1.0, no
+``neighbour_logits``).
 """
 
 import json
@@ -20,7 +21,7 @@ from safetensors.torch import save_file
 from ..codec import atomic_write, default_device, file_sha256
 from ..pretrained import resolve_pretrained
 from ..training.settings import read_json_object
-from .model import TokenTransformer
+from .model import LEGACY_CONFIG, TokenTransformer
 
 __all__ = ["save_token_model", "load_token_model", "TOKEN_MODEL_FORMAT"]
 
@@ -147,8 +148,9 @@ def load_token_model(source="token-model-eeg", device=None):
     model : TokenTransformer
         In eval mode, with ``weights_file``, ``source``, ``codec_info`` (the codec whose
         tokens it reads) and ``training_info`` (the sidecar's training summary) set. A
-        sidecar config without ``position_scale`` gives 1.0 (the scale before the key
-        existed), not the default for new models.
+        sidecar config without a later key takes its
+        :data:`~mne_biocodec.tokenmodel.model.LEGACY_CONFIG` value (``position_scale``
+        1.0, ``neighbour_logits`` False), not the default for new models.
 
     Raises
     ------
@@ -173,10 +175,10 @@ def load_token_model(source="token-model-eeg", device=None):
                          f"the record says {sidecar['sha256'][:12]}...): the weights changed "
                          "after they were saved. Restore the file, or save the model again.")
     config = sidecar.get("config", {})
-    if "position_scale" not in config:
-        # Files saved before the key existed were trained with the position encoding
-        # unscaled; the newer default (0.125) would change every prediction they make.
-        config = dict(config, position_scale=1.0)
+    if isinstance(config, dict):
+        # Files saved before a key existed were trained without it (the position encoding
+        # unscaled, no neighbour tables); the newer defaults would change their predictions.
+        config = {**LEGACY_CONFIG, **config}
     try:
         model = TokenTransformer(config)
     except (TypeError, ValueError) as err:
