@@ -52,6 +52,22 @@ def test_versions_by_name():
     assert pretrained_info("token-model-eeg")["codec"] == "biocodec-eeg-v1"
 
 
+def test_token_model_versions_by_name():
+    """``token-model-eeg`` is version 2 (position encoding scaled, neighbour tables);
+    ``token-model-eeg-v1`` keeps the first model, file and digest unchanged."""
+    from mne_biocodec import load_token_model
+
+    default, v1, v2 = (pretrained_info(n) for n in
+                       ("token-model-eeg", "token-model-eeg-v1", "token-model-eeg-v2"))
+    assert default == v2 and v1["file"] == "token-model-eeg-v1.safetensors"
+    assert v1["sha256"].startswith("b7830884040b")  # the first shipped model
+    assert v1["codec"] == v2["codec"] == "biocodec-eeg-v1"
+    first = load_token_model("token-model-eeg-v1", device="cpu")
+    assert (first.config["position_scale"], first.config["neighbour_logits"]) == (1.0, False)
+    model = load_token_model("token-model-eeg", device="cpu")
+    assert (model.config["position_scale"], model.config["neighbour_logits"]) == (0.125, True)
+
+
 @pytest.mark.parametrize("entry", [
     {"file": "../../elsewhere.safetensors", "sha256": "0" * 64},
     {"file": "biocodec-eeg.safetensors", "sha256": "not-a-digest"},
