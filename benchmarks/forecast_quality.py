@@ -53,7 +53,8 @@ from scipy.linalg import solve_toeplitz
 from scipy.signal import welch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from token_model import DATASETS, fit_bigram, unigram  # noqa: E402
+from token_model import (DATASETS, HELDOUT_CORPUS, TRAIN_CORPUS, fit_bigram,  # noqa: E402
+                         unigram)
 
 RESULTS = Path(__file__).parent / "results" / "forecast_quality.json"
 CONTEXT_FRAMES, HORIZON_FRAMES = 62, 21
@@ -134,10 +135,8 @@ def main():
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="token-model-eeg")
-    parser.add_argument("--train-corpus",
-                        default="runs/token-model-eeg/corpus-train.safetensors")
-    parser.add_argument("--heldout-corpus",
-                        default="runs/token-model-eeg-heldout/corpus-heldout.safetensors")
+    parser.add_argument("--train-corpus", default=TRAIN_CORPUS)
+    parser.add_argument("--heldout-corpus", default=HELDOUT_CORPUS)
     parser.add_argument("--per-dataset", type=int, default=120)
     parser.add_argument("--out", default=str(RESULTS))
     args = parser.parse_args()

@@ -24,7 +24,7 @@ and an isolation forest on band powers.
 Usage::
 
     OMP_NUM_THREADS=1 nice -n 19 python benchmarks/token_model.py \
-        --model runs/token-model-eeg/token-model.safetensors \
+        --model runs/token-model-eeg-v2/token-model.safetensors \
         --train-corpus runs/token-model-eeg/corpus-train.safetensors --bonn
 
 Writes ``benchmarks/results/token_model.json`` (resumable: the held-out corpus is cached in
@@ -47,6 +47,10 @@ from mne_biocodec.tokenmodel.data import (build_token_corpus, load_token_corpus,
                                           save_token_corpus)
 
 RESULTS = Path(__file__).parent / "results" / "token_model.json"
+#: The shipped model's run and the corpora the benchmarks read (``runs/`` is not in git).
+MODEL_RUN = "runs/token-model-eeg-v2/token-model.safetensors"
+TRAIN_CORPUS = "runs/token-model-eeg/corpus-train.safetensors"
+HELDOUT_CORPUS = "runs/token-model-eeg-heldout/corpus-heldout.safetensors"
 SCHEDULES = {"isolated": (1, 2), "span": (4, 2)}
 DATASETS = ("eegmmidb", "kalunga", "eegmat", "dreams", "bonn")
 
@@ -261,11 +265,9 @@ def bonn_benchmark(model_path, max_epochs, seed):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", default="runs/token-model-eeg/token-model.safetensors")
-    parser.add_argument("--train-corpus",
-                        default="runs/token-model-eeg/corpus-train.safetensors")
-    parser.add_argument("--cache",
-                        default="runs/token-model-eeg-heldout/corpus-heldout.safetensors")
+    parser.add_argument("--model", default=MODEL_RUN)
+    parser.add_argument("--train-corpus", default=TRAIN_CORPUS)
+    parser.add_argument("--cache", default=HELDOUT_CORPUS)
     parser.add_argument("--version", default="v2")
     parser.add_argument("--max-sequences", type=int, default=320)
     parser.add_argument("--bonn", action="store_true")
