@@ -173,3 +173,22 @@ def test_neighbour_tables_read_the_visible_neighbours_only():
         assert float(sum(model.neighbour_logits(codes, hidden))[0, level, 4, code]) == 3.0
     # the first frame has no previous neighbour: the [MASK] row again
     assert float(terms[0][0, level, 0].abs().sum()) == 0.0
+
+
+@pytest.mark.parametrize("claim, message", [
+    (True, "missing following.weight; missing previous.weight"),
+    (None, "unexpected following.weight; unexpected previous.weight")])
+def test_sidecar_must_match_the_neighbour_tables(tmp_path, claim, message):
+    """A sidecar that claims tables the weights lack, or drops the key of weights that have
+    them (loading them as a legacy file without tables), is refused before any tensor is
+    read."""
+    model = TokenTransformer(dict(TINY, neighbour_logits=claim is None))
+    path = save_token_model(model, tmp_path / "model")
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    if claim is None:
+        del sidecar["config"]["neighbour_logits"]
+    else:
+        sidecar["config"]["neighbour_logits"] = claim
+    path.with_suffix(".json").write_text(json.dumps(sidecar))
+    with pytest.raises(ValueError, match=rf"do not match the config in its sidecar \({message}\)"):
+        load_token_model(path, device="cpu")
