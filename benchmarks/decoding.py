@@ -37,7 +37,9 @@ LogisticRegression())`` with scikit-learn defaults on ``mne.Epochs`` (so no ``sf
 EMG rows give ``codec="biocodec-emg"``, the only argument), the best existing token pipeline
 (:func:`mne_biocodec.moabb.make_pipelines`' ``BioCodec+TS+LR`` or ``BioCodec-FB+LR``, or the
 gallery's for single-channel rows), ``BioCodecClassifier()`` with its defaults on the same
-Epochs, and the classic references of the row. Every fit is preceded by
+Epochs, on the EEG rows ``BioCodecClassifier(module=TokenModelCovarianceHead)`` (the
+classifier with the pretrained token model's frozen states, issue 17), and the classic
+references of the row. Every fit is preceded by
 ``torch.manual_seed(0)``, so the classifier's run is reproducible without changing its
 arguments.
 
@@ -84,6 +86,9 @@ DESIGN = "BioCodecTokenizer()+LR"
 RECENTRED_TOKEN = "BioCodecClassifier(recenter) [transductive]"
 RECENTRED_CLASSIC = "TS+LR re-centred [transductive]"
 CLASSIFIER = "BioCodecClassifier()"
+#: The classifier with the pretrained token model's frozen states beside its covariance
+#: features (issue 17's combined head; EEG rows, codec v1 tokens).
+TOKEN_MODEL_CLASSIFIER = "BioCodecClassifier(+TokenModel)"
 METRIC_LABELS = {"roc_auc": "ROC AUC", "accuracy": "accuracy",
                  "balanced_accuracy": "balanced accuracy"}
 
@@ -138,6 +143,15 @@ def _held_out_units(groups_of, saw):
              saw(g)) for g in sorted(set(groups_of.tolist()))]
 
 
+def _token_model_classifier():
+    """``BioCodecClassifier(module=TokenModelCovarianceHead)`` on Epochs, a token pipeline."""
+    from mne_biocodec import BioCodecClassifier
+    from mne_biocodec.tokenmodel import TokenModelCovarianceHead
+
+    return {TOKEN_MODEL_CLASSIFIER: (BioCodecClassifier(module=TokenModelCovarianceHead),
+                                     "epochs", "token")}
+
+
 def _imagery_pipelines(codec="biocodec-eeg", classic=("CSP+LDA", "TS+LR")):
     """Design card, BioCodec+TS+LR, BioCodecClassifier() (Epochs) and MOABB's references."""
     from sklearn.linear_model import LogisticRegression
@@ -152,6 +166,8 @@ def _imagery_pipelines(codec="biocodec-eeg", classic=("CSP+LDA", "TS+LR")):
                      "epochs", "token"),
             "BioCodec+TS+LR": (pipes["BioCodec+TS+LR"], "epochs", "token"),
             CLASSIFIER: (BioCodecClassifier(**kwargs), "epochs", "token"),
+            # the token model reads the default codec's (v1) tokens only
+            **(_token_model_classifier() if not kwargs else {}),
             **{name: (pipes[name], "array", "classic") for name in classic}}
 
 
@@ -344,6 +360,7 @@ def load_ssvep(key, draws):
                       "token"),
              "BioCodec-FB+LR": (made["BioCodec-FB+LR"], "filterbank", "token"),
              CLASSIFIER: (BioCodecClassifier(), "epochs", "token"),
+             **_token_model_classifier(),
              "SSVEP_TS+LR": (made["SSVEP_TS+LR"], "filterbank", "classic")}
     if n_classes == 3:
         pipes["SSVEP_CCA"] = (made["SSVEP_CCA"], "epochs", "classic")
@@ -389,6 +406,7 @@ def _single_channel_pipelines(sfreq, bands):
                 BioCodecTokenizer(output="embedding"), StandardScaler(), gallery_lr()),
                 "epochs", "token"),
             CLASSIFIER: (BioCodecClassifier(), "epochs", "token"),
+            **_token_model_classifier(),
             "band power+LR (gallery)": (make_pipeline(power, StandardScaler(), gallery_lr()),
                                         "array", "classic")}
 
