@@ -65,7 +65,7 @@ def model_statistics(est, X):
             codes, log_prob.double().numpy())
 
 
-def token_detectors(stats_fit, stats_test, seed=0):
+def token_detectors(stats_fit, stats_test, codebook_size, seed=0):
     """Anomaly scores (higher: more anomalous) of the token-model statistics."""
     from sklearn.covariance import LedoitWolf
     from sklearn.decomposition import PCA
@@ -90,8 +90,8 @@ def token_detectors(stats_fit, stats_test, seed=0):
     scaler = StandardScaler().fit(fit)
     lof = LocalOutlierFactor(20, novelty=True).fit(scaler.transform(fit))
     out["embedding_amplitude_lof"] = -lof.score_samples(scaler.transform(test))
-    uni = unigram(codes_f, 256)
-    bi, _ = fit_bigram(codes_f, 256, uni)
+    uni = unigram(codes_f, codebook_size)
+    bi, _ = fit_bigram(codes_f, codebook_size, uni)
     out["likelihood_ratio_bigram"] = -(logp_t - bigram_log_likelihood(codes_t, uni, bi)).mean(
         axis=(1, 2))
     return out
@@ -118,7 +118,7 @@ def main():
         est = BioCodecTokenModel(pretrained=args.model, sfreq=BONN_SFREQ, max_epochs=0,
                                  device="cpu").fit(X_fit)
         scores = {**token_detectors(model_statistics(est, X_fit),
-                                    model_statistics(est, X_test)),
+                                    model_statistics(est, X_test), est.model_.codebook_size),
                   **classic_detectors(X_fit, X_test)}
         row = {"fit_files": f"ZONF {min(fit_numbers):03d}-{max(fit_numbers):03d}",
                "test_files": f"ZONFS {min(test_numbers):03d}-{max(test_numbers):03d}",

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from scipy.linalg import solve_toeplitz
-from scipy.signal import welch
+from scipy.signal import lfilter, lfiltic, welch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from token_model import (DATASETS, HELDOUT_CORPUS, TRAIN_CORPUS, fit_bigram,  # noqa: E402
@@ -93,29 +93,24 @@ def ar_forecast(context, n_samples, order, rng):
             continue
         a = solve_toeplitz(r[:order], r[1:order + 1])
         sigma = np.sqrt(max(r[0] - a @ r[1:order + 1], 1e-12))
-        history = list(x[-order:][::-1])
-        for t in range(n_samples):
-            value = float(np.dot(a, history[:order])) + sigma * rng.standard_normal()
-            out[i, t] = value
-            history.insert(0, value)
+        # the all-pole filter 1 / (1 - sum a_k z^-k), started from the context's last samples
+        denominator = np.r_[1.0, -a]
+        state = lfiltic([1.0], denominator, x[-order:][::-1])
+        out[i] = lfilter([1.0], denominator, sigma * rng.standard_normal(n_samples),
+                         zi=state)[0]
     return out
-
-
-def spectra(x, sfreq):
-    f, p = welch(x, fs=sfreq, nperseg=min(125, x.shape[-1]), axis=-1)
-    return f, 10 * np.log10(p + 1e-20)
 
 
 def metrics(generated, truth, sfreq):
     """Per-window metrics of continuations ``(n, T)`` against the truth ``(n, T)``."""
-    f, lg = spectra(generated, sfreq)
-    _, lt = spectra(truth, sfreq)
+    f, pg = welch(generated, fs=sfreq, nperseg=min(125, generated.shape[-1]), axis=-1)
+    _, pt = welch(truth, fs=sfreq, nperseg=min(125, truth.shape[-1]), axis=-1)
+    pg, pt = pg + 1e-20, pt + 1e-20
     keep = (f >= 2) & (f <= 60)
-    lsd = np.sqrt(((lg - lt)[:, keep] ** 2).mean(axis=1))
-    band_err = np.mean([np.abs(10 * np.log10(
-        (10 ** (lg[:, (f >= lo) & (f < hi)] / 10)).mean(axis=1)
-        / (10 ** (lt[:, (f >= lo) & (f < hi)] / 10)).mean(axis=1)))
-        for lo, hi in BANDS.values()], axis=0)
+    lsd = np.sqrt(((10 * np.log10(pg / pt))[:, keep] ** 2).mean(axis=1))
+    band_err = np.mean([np.abs(10 * np.log10(pg[:, (f >= lo) & (f < hi)].mean(axis=1)
+                                             / pt[:, (f >= lo) & (f < hi)].mean(axis=1)))
+                        for lo, hi in BANDS.values()], axis=0)
     n = int(round(0.1 * sfreq))
     g, t = generated[:, :n] - generated[:, :n].mean(1, keepdims=True), \
         truth[:, :n] - truth[:, :n].mean(1, keepdims=True)
@@ -131,7 +126,7 @@ def main():
     from mne_biocodec.codec import atomic_write
     from mne_biocodec.tokenmodel import forecast, load_token_model
     from mne_biocodec.tokenmodel.data import load_token_corpus
-    from mne_biocodec.tokens.engine import decode
+    from mne_biocodec.tokens import decode
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="token-model-eeg")

@@ -265,10 +265,8 @@ class TokenTransformer(nn.Module):
     def forward(self, codes, mask=None):
         """Logits ``[batch, n_q, n_frames, codebook_size]`` of codes ``[batch, n_q,
         n_frames]`` (integers) with the positions where ``mask`` is True hidden."""
-        out = self.logits(self.contextualize(codes, mask))
-        for term in self.neighbour_logits(codes, mask):
-            out = out + term
-        return out
+        logits = self.logits(self.contextualize(codes, mask))
+        return sum(self.neighbour_logits(codes, mask), logits)
 
 
 def sample_mask(n_sequences, n_q, n_frames, config, generator=None, device=None):
