@@ -110,12 +110,16 @@ def fold_plan(key, name, label, n_splits):
 def run(keys, out, draws, log, names=None):
     record = load_record(out)
     pipes = {n: p for n, p in pipelines().items() if names is None or n in names}
-    record["meta"] = {"date": time.strftime("%Y-%m-%d %H:%M:%S"),
-                      "command": "python benchmarks/token_model_finetune.py "
-                                 + " ".join(sys.argv[1:]),
+    # a resumed file keeps the pipelines and commands of the runs that wrote it before
+    before = record.get("meta", {})
+    command = "python benchmarks/token_model_finetune.py " + " ".join(sys.argv[1:])
+    commands = before.get("commands", [before["command"]] if "command" in before else [])
+    record["meta"] = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "command": command,
+                      "commands": commands + [command],
                       "draws": draws, "finetune": {k: v for k, v in FINETUNE.items()},
                       "subsets": SUBSETS,
-                      "pipelines": {n: repr(p) for n, p in pipes.items()}}
+                      "pipelines": {**before.get("pipelines", {}),
+                                    **{n: repr(p) for n, p in pipes.items()}}}
     for key in keys:
         t_task = time.time()
         task = LOADERS[key](key, draws)

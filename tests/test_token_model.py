@@ -276,6 +276,20 @@ def test_estimator_channel_pooling(tiny_file, sample_epochs):
     assert len(names) == Z.shape[1] and names[0] == f"{sample_epochs.ch_names[0]}_embedding0"
 
 
+def test_fit_without_training_does_not_tokenise(tiny_file, sample_epochs, monkeypatch):
+    # the tiny model records its window: fit(max_epochs=0) has nothing to learn from codes,
+    # so transform() tokenises the epochs once, not fit() and transform() each
+    calls = []
+    codes = BioCodecTokenModel._codes
+    monkeypatch.setattr(BioCodecTokenModel, "_codes",
+                        lambda self, X: calls.append(1) or codes(self, X))
+    est = BioCodecTokenModel(pretrained=tiny_file, max_epochs=0, device="cpu")
+    est.fit(sample_epochs)
+    assert calls == [] and est.window_frames_ == 83
+    assert est.transform(sample_epochs).shape == (len(sample_epochs), 16)
+    assert calls == [1]
+
+
 def test_estimator_long_epochs_in_pieces(fitted, sample_raw):
     X = sample_raw.get_data()[None, :, :int(12 * sample_raw.info["sfreq"])]
     # 12 s: 250 frames, scored as 3 pieces of about 83 frames

@@ -207,8 +207,10 @@ TokenSet
         self.n_features_in_ = self.n_chans_
         self.ch_names_ = self.tokenizer_.ch_names_
         self.sfreq_ = self.tokenizer_.sfreq_
-        sequences = self._sequences(X)
         trained = (getattr(model, "training_info", {}) or {}).get("window_frames")
+        # without training, a model that records its window needs no codes here: scoring or
+        # embedding X afterwards would tokenise it a second time
+        sequences = self._sequences(X) if self.max_epochs > 0 or not trained else None
         self.window_frames_ = int(min(model.config["max_frames"],
                                       trained or sequences.shape[-1]))
         self.history_ = None
