@@ -297,3 +297,71 @@ def test_recentring_needs_a_head_that_takes_it(mi_tokens, default_codec):
     with pytest.raises(ValueError, match="needs a head whose forward takes 'recentring'; "
                                          "OldHead.forward does not"):
         clf.fit(tokens, y, groups=np.arange(len(y)) % 3)
+
+
+def test_single_channel_head_reads_code_statistics(mi_tokens, default_codec):
+    """One channel: the covariance is a constant 1 x 1 matrix, so the head appends the
+    tokenizer's per-codebook embedding statistics, standardised on the training epochs;
+    several channels keep the head as it was unless asked."""
+    from mne_biocodec.estimators.features import token_features
+
+    tokens, _, _ = mi_tokens
+    one = dataclasses.replace(tokens, codes=tokens.codes[:, :1], center=tokens.center[:, :1],
+                              scale=tokens.scale[:, :1])
+    codes = torch.as_tensor(one.codes.astype(np.int64))
+    log_scale = torch.as_tensor(np.log10(one.scale[:, :, 0]), dtype=torch.float32)
+    head = TokenCovarianceHead(1, 2, codebooks=default_codec.codebook_vectors(6)).eval()
+    assert head.channel_statistics
+    # 1 tangent value + 1 log power + 6 codebooks x (mean, std) x 16 dimensions
+    assert head.classifier[1].in_features == 2 + 6 * 2 * 16
+    expected = token_features(one, default_codec, kind="embedding", log_scale=False)
+    np.testing.assert_allclose(head.code_statistics(codes).numpy(), expected, rtol=1e-5,
+                               atol=1e-6)
+    head.set_reference(codes, log_scale)
+    stats = head.features(codes, log_scale)[:, 2:]
+    np.testing.assert_allclose(stats.mean(dim=0).numpy(), 0.0, atol=1e-4)
+    many = TokenCovarianceHead(21, 2, codebooks=default_codec.codebook_vectors(6))
+    assert not many.channel_statistics and not hasattr(many, "statistics_mean")
+    assert many.classifier[1].in_features == 21 * 22 // 2 + 21
+    forced = TokenCovarianceHead(21, 2, codebooks=default_codec.codebook_vectors(6),
+                                 channel_statistics=True)
+    assert forced.classifier[1].in_features == 21 * 22 // 2 + 21 + 21 * 6 * 2 * 16
+    with pytest.raises(ValueError, match="channel_statistics must be True, False or 'auto'"):
+        TokenCovarianceHead(1, 2, channel_statistics="yes")
+
+
+def _spindle_windows(excerpt, data_root, rng):
+    """2-s windows of one DREAMS excerpt at 100 Hz: centred on the expert's spindles, and as
+    many N2 windows clear of them."""
+    from mne_biocodec.datasets import load_dreams_hypnogram, load_dreams_raw
+
+    raw = load_dreams_raw(excerpt, path=data_root)
+    stages = load_dreams_hypnogram(excerpt, return_codes=True, path=data_root)
+    marks = np.array([(a["onset"], a["onset"] + a["duration"]) for a in raw.annotations
+                      if a["description"] == "spindle"])
+    data = raw.copy().resample(100.0, verbose=False).get_data()[0]
+    grid = np.arange(1.0, 1799.0, 0.5)
+    clear = np.all((grid[:, None] + 1.5 < marks[None, :, 0])
+                   | (grid[:, None] - 1.5 > marks[None, :, 1]), axis=1)
+    negatives = rng.choice(grid[(stages[(grid // 5).astype(int)] == 2) & clear],
+                           size=len(marks), replace=False)
+    starts = np.round((np.r_[marks.mean(axis=1), negatives] - 1.0) * 100).astype(int)
+    X = np.stack([data[s:s + 200][None] for s in starts])
+    return X, np.repeat([1, 0], len(marks))
+
+
+def test_default_classifier_learns_single_channel_spindles(data_root, default_codec):
+    """Sleep spindles in one channel, trained on DREAMS excerpt 1 and scored on excerpt 3:
+    with the code statistics the default head finds them; from the channel's power alone
+    (the head before them) it hardly does."""
+    rng = np.random.default_rng(0)
+    (X_train, y_train), (X_test, y_test) = (_spindle_windows(e, data_root, rng)
+                                            for e in (1, 3))
+    scores = {}
+    for statistics in ("auto", False):
+        clf = BioCodecClassifier(codec=default_codec, sfreq=100.0, random_state=0,
+                                 module__channel_statistics=statistics)
+        clf.fit(X_train, y_train)
+        scores[statistics] = roc_auc_score(y_test, clf.predict_proba(X_test)[:, 1])
+    # measured 0.84 against 0.64
+    assert scores["auto"] >= 0.75 and scores["auto"] >= scores[False] + 0.1, scores

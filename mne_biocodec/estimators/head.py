@@ -104,12 +104,25 @@ class TokenCovarianceHead(nn.Module):
         absolute band power, which the normalised covariance no longer holds) to the tangent
         vector: ``n_chans`` more features and weights. It also gives single-channel data,
         whose tangent vector is empty of information, something to learn from.
+    channel_statistics : bool | "auto", default="auto"
+        Append, per channel and codebook (all ``n_q``), the mean and the standard deviation
+        over frames of the code vectors (``2 * n_q * d_model`` values per channel, the
+        tokenizer's ``output="embedding"``), standardised with the training epochs' mean and
+        deviation (:meth:`set_reference`). They describe each channel's waveforms, where the
+        covariance describes how channels move together. ``"auto"``: only for
+        single-channel data, where the covariance carries nothing (a 1 x 1 matrix normalised
+        to 1) and the head otherwise learns from the log power alone.
     """
 
     def __init__(self, n_chans, n_outputs, n_q=6, codebook_size=256, d_model=16,
                  codebooks=None, use_scale=True, scale_mean=None, scale_std=None,
-                 n_codebooks=2, shrinkage="auto", crop=1.0, dropout=0.5, log_power=True):
+                 n_codebooks=2, shrinkage="auto", crop=1.0, dropout=0.5, log_power=True,
+                 channel_statistics="auto"):
         super().__init__()
+        if not (isinstance(channel_statistics, bool)
+                or isinstance(channel_statistics, str) and channel_statistics == "auto"):
+            raise ValueError(f"channel_statistics must be True, False or 'auto'; got "
+                             f"{channel_statistics!r}.")
         if not (isinstance(shrinkage, str) and shrinkage == "auto"
                 or (isinstance(shrinkage, numbers.Real) and not isinstance(shrinkage, bool)
                     and 0.0 <= shrinkage < 1.0)):
@@ -125,8 +138,17 @@ class TokenCovarianceHead(nn.Module):
         self.crop = float(crop)
         self.log_power = bool(log_power and use_scale)
         codebooks = (torch.randn(n_q, codebook_size, d_model) if codebooks is None
-                     else torch.as_tensor(codebooks, dtype=torch.float32))[: self.n_q]
-        self.register_buffer("codebooks", codebooks.clone())
+                     else torch.as_tensor(codebooks, dtype=torch.float32))
+        self.register_buffer("codebooks", codebooks[: self.n_q].clone())
+        self.channel_statistics = (n_chans == 1 if channel_statistics == "auto"
+                                   else channel_statistics)
+        n_statistics = 0
+        if self.channel_statistics:
+            # every level here: the deep ones carry the waveform's detail, not noise to avoid
+            self.register_buffer("statistics_codebooks", codebooks[:n_q].clone())
+            n_statistics = n_chans * 2 * codebooks[:n_q].shape[0] * codebooks.shape[-1]
+            self.register_buffer("statistics_mean", torch.zeros(n_statistics))
+            self.register_buffer("statistics_std", torch.ones(n_statistics))
         self.register_buffer("scale_mean", torch.zeros(n_chans) if scale_mean is None
                              else torch.as_tensor(scale_mean, dtype=torch.float32))
         self.register_buffer("scale_std", torch.ones(n_chans) if scale_std is None
@@ -137,7 +159,7 @@ class TokenCovarianceHead(nn.Module):
         self.register_buffer("upper", upper, persistent=False)
         weights = torch.where(upper[0] == upper[1], 1.0, math.sqrt(2.0))
         self.register_buffer("upper_weights", weights, persistent=False)
-        n_features = upper.shape[1] + (n_chans if self.log_power else 0)
+        n_features = upper.shape[1] + (n_chans if self.log_power else 0) + n_statistics
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(n_features, n_outputs))
 
     def embed(self, codes):
@@ -202,7 +224,23 @@ class TokenCovarianceHead(nn.Module):
         covariances of ``codes`` ``[n_epochs, C, n_q, T]`` (with ``log_scale``
         ``[n_epochs, C]``), computed in eval mode over all frames."""
         self.whitening.copy_(self.group_whitening(codes, log_scale, batch_size))
+        if self.channel_statistics:
+            stats = torch.cat([self.code_statistics(codes[start:start + batch_size])
+                               for start in range(0, len(codes), batch_size)])
+            self.statistics_mean.copy_(stats.mean(dim=0))
+            # a floor: a statistic constant over few training epochs must not blow up
+            self.statistics_std.copy_(stats.std(dim=0, unbiased=False).clamp(min=1e-3))
         return self
+
+    def code_statistics(self, codes):
+        """Mean and deviation over frames of each channel's code vectors, per codebook,
+        ``[B, n_chans * n_q * 2 * d_model]`` (not standardised)."""
+        n_levels = self.statistics_codebooks.shape[0]
+        codes = codes.long()[:, :, :n_levels]
+        levels = torch.arange(n_levels, device=codes.device).view(1, 1, -1, 1)
+        vectors = self.statistics_codebooks[levels, codes]  # [B, C, n_q, T, d]
+        stats = torch.cat([vectors.mean(dim=3), vectors.std(dim=3, unbiased=False)], dim=-1)
+        return stats.flatten(1)
 
     def _compute_tangent_vectors(self, codes, log_scale, recentring=None):
         with torch.no_grad():
@@ -245,11 +283,15 @@ class TokenCovarianceHead(nn.Module):
 
     def features(self, codes, log_scale=None, recentring=None):
         """What the linear layer reads ``[B, n_features]``: the tangent vector, then the log
-        power when ``log_power``."""
+        power when ``log_power``, then the standardised code statistics when
+        ``channel_statistics``."""
         features = self.tangent_vectors(codes, log_scale, recentring)
         if self.log_power:
             # the trace normalisation keeps only relative power: add the absolute one
             features = torch.cat([features, log_scale.to(features.dtype)], dim=1)
+        if self.channel_statistics:
+            stats = (self.code_statistics(codes) - self.statistics_mean) / self.statistics_std
+            features = torch.cat([features, stats.to(features.dtype)], dim=1)
         return features
 
     def forward(self, codes, log_scale=None, recentring=None):
