@@ -111,7 +111,9 @@ class TokenCovarianceHead(nn.Module):
         deviation (:meth:`set_reference`). They describe each channel's waveforms, where the
         covariance describes how channels move together. ``"auto"``: only for
         single-channel data, where the covariance carries nothing (a 1 x 1 matrix normalised
-        to 1) and the head otherwise learns from the log power alone.
+        to 1) and the head otherwise learns from the log power alone. With several channels
+        the weights multiply: on Kalunga2016 SSVEP (8 channels, 4 classes, within session)
+        ``True`` scored 34.6 against 54.0 (6,324 parameters against 180).
     """
 
     def __init__(self, n_chans, n_outputs, n_q=6, codebook_size=256, d_model=16,
