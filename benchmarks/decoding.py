@@ -144,11 +144,18 @@ def _held_out_units(groups_of, saw):
 
 
 def _token_model_classifier():
-    """``BioCodecClassifier(module=TokenModelCovarianceHead)`` on Epochs, a token pipeline."""
+    """``BioCodecClassifier(module=TokenModelCovarianceHead)`` on Epochs, a token pipeline.
+
+    It reads the tokens of the codec its token model was pretrained on (named in the
+    registry), whichever codec ``biocodec-eeg`` names.
+    """
     from mne_biocodec import BioCodecClassifier
+    from mne_biocodec.pretrained import pretrained_info
     from mne_biocodec.tokenmodel import TokenModelCovarianceHead
 
-    return {TOKEN_MODEL_CLASSIFIER: (BioCodecClassifier(module=TokenModelCovarianceHead),
+    codec = pretrained_info("token-model-eeg")["codec"]
+    return {TOKEN_MODEL_CLASSIFIER: (BioCodecClassifier(codec=codec,
+                                                        module=TokenModelCovarianceHead),
                                      "epochs", "token")}
 
 
@@ -166,8 +173,7 @@ def _imagery_pipelines(codec="biocodec-eeg", classic=("CSP+LDA", "TS+LR")):
                      "epochs", "token"),
             "BioCodec+TS+LR": (pipes["BioCodec+TS+LR"], "epochs", "token"),
             CLASSIFIER: (BioCodecClassifier(**kwargs), "epochs", "token"),
-            # the token model reads the default codec's (v1) tokens only
-            **(_token_model_classifier() if not kwargs else {}),
+            **(_token_model_classifier() if not kwargs else {}),  # EEG rows only
             **{name: (pipes[name], "array", "classic") for name in classic}}
 
 

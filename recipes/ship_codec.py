@@ -2,7 +2,12 @@
 
 Usage::
 
-    python recipes/ship_codec.py runs/biocodec-eeg/codec.safetensors --name biocodec-eeg
+    python recipes/ship_codec.py runs/biocodec-eeg/codec.safetensors --name biocodec-eeg-v2 \
+        --summary summary.json --alias biocodec-eeg
+
+``--alias`` points more registry names at the same file: the default name at a new version.
+``recipes/candidate_checkout.sh`` uses it to measure a candidate as the default in a scratch
+checkout.
 """
 
 import argparse
@@ -13,13 +18,15 @@ PRETRAINED = Path(__file__).resolve().parents[1] / "mne_biocodec" / "pretrained"
 
 
 def main(argv=None):
-    from mne_biocodec.codec import file_sha256, load_codec, save_codec
+    from mne_biocodec.codec import atomic_write, file_sha256, load_codec, save_codec
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("codec")
     parser.add_argument("--name", required=True)
     parser.add_argument("--summary", default=None,
                         help="JSON file merged into the registry entry (training figures)")
+    parser.add_argument("--alias", nargs="*", default=[],
+                        help="more registry names for the same file")
     args = parser.parse_args(argv)
     codec = load_codec(args.codec, device="cpu")
     codec.config["name"] = args.name
@@ -33,7 +40,10 @@ def main(argv=None):
     if args.summary:
         entry.update(json.loads(Path(args.summary).read_text()))
     registry[args.name] = entry
-    registry_path.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
+    for alias in args.alias:
+        registry[alias] = dict(entry)
+    with atomic_write(registry_path) as tmp:
+        tmp.write_text(json.dumps(registry, indent=2, sort_keys=True) + "\n")
     print(json.dumps(entry, indent=2))
 
 
