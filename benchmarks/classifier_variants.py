@@ -9,14 +9,18 @@ TS+LR (``make_pipelines("LeftRightImagery", sfreq=160.)``) on the same epochs an
 - ``dev``: the *executed*-movement runs (R03, R07, R11), where the variants of the covariance
   head are compared and the default is chosen;
 - ``test``: the *imagined* runs (R04, R08, R12), scored once with the chosen default
-  (``--paper`` adds the paper's transformer head: minutes per fold).
+  (``--paper`` adds the paper's transformer head: minutes per fold);
+- ``levels``: the executed runs again, the default head reading the first 1, 2, 3 or 6
+  codebooks (``module__n_codebooks``): how a codec spreads the signal over its levels
+  decides what the head sees. Run it in a ``recipes/candidate_checkout.sh`` checkout to score
+  a candidate default codec on the same folds.
 
 Metric: ROC AUC (%); fit seconds per fold (one torch thread by default, ``--threads``) and
 trainable parameters are recorded too.
 
 Usage::
 
-    python benchmarks/classifier_variants.py [--parts dev test] [--paper] \
+    python benchmarks/classifier_variants.py [--parts dev test levels] [--paper] \
         [--cache-dir /tmp/c1_cache] [--threads 1] \
         [--out benchmarks/results/classifier_variants.json]
 """
@@ -127,6 +131,8 @@ DEV_VARIANTS = {
     "F without crop (the default)": dict(module__n_codebooks=2, module__shrinkage=0.1,
                                          module__crop=1.0),
 }
+#: The default head reading more or fewer codebooks (part "levels", executed runs).
+LEVEL_VARIANTS = {f"default, n_codebooks={k}": dict(module__n_codebooks=k) for k in (1, 2, 3, 6)}
 #: The default, scored on the test runs; "paper" is slow (minutes per fold): --paper.
 TEST_VARIANTS = {"default (covariance head)": dict()}
 PAPER = {"paper head": dict(head="paper")}
@@ -138,7 +144,7 @@ def _classic():
     return make_pipelines("LeftRightImagery", sfreq=160.0, names=["CSP+LDA", "TS+LR"])
 
 
-def run(kind, variants, cache_dir, subjects=SUBJECTS, seed=0):
+def run(kind, variants, cache_dir, subjects=SUBJECTS, seed=0, repeats=1):
     """AUC, fit seconds per fold and parameters of every pipeline, per subject."""
     from mne_biocodec import BioCodecClassifier
 
@@ -146,7 +152,7 @@ def run(kind, variants, cache_dir, subjects=SUBJECTS, seed=0):
     for subject in subjects:
         t0 = time.time()
         tokens, y, X = tokenize_epochs(load_epochs(subject, kind), cache_dir)
-        splits = folds(y)
+        splits = folds(y, repeats)
         scores = {name: score_pipeline(pipe, X, y, splits) for name, pipe in _classic().items()}
         for name, params in variants.items():
             if params.get("train_split") == "valid20":
@@ -182,7 +188,10 @@ def print_table(title, table):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="benchmarks/results/classifier_variants.json")
-    parser.add_argument("--parts", nargs="+", default=["dev", "test"], choices=["dev", "test"])
+    parser.add_argument("--parts", nargs="+", default=["dev", "test"],
+                        choices=["dev", "test", "levels"])
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="repeats of the 5-fold split (seeds 42, 43, ...)")
     parser.add_argument("--paper", action="store_true",
                         help="also score head='paper' (minutes per fold)")
     parser.add_argument("--cache-dir", default="/tmp/c1_cache", help="token cache folder")
@@ -201,19 +210,23 @@ def main(argv=None):
     mne.set_log_level("error")
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
+    from mne_biocodec import load_codec
+
+    codec = load_codec("biocodec-eeg", device="cpu")  # the default, which the heads read
     results["setup"] = {
         "data": "eegmmidb left/right fist, 8-32 Hz, 0-4 s, 64 channels, 160 Hz; dev: "
                 "executed runs 3/7/11, test: imagined runs 4/8/12",
-        "folds": "StratifiedKFold(5, shuffle=True, random_state=42), the same for every "
-                 "pipeline", "metric": "ROC AUC (%)", "torch_threads": args.threads,
-        "classifier_seed": 0}
+        "folds": f"StratifiedKFold(5, shuffle=True, random_state=42 + r), r < {args.repeats}, "
+                 "the same for every pipeline", "metric": "ROC AUC (%)",
+        "torch_threads": args.threads, "classifier_seed": 0,
+        "codec": {"name": codec.config.get("name"), "weights_sha256": codec.weights_sha256()}}
     for part in args.parts:
-        variants = DEV_VARIANTS if part == "dev" else dict(TEST_VARIANTS)
-        if args.paper:
-            variants.update(PAPER)
+        variants = {"dev": DEV_VARIANTS, "levels": LEVEL_VARIANTS}.get(part, TEST_VARIANTS)
+        variants = dict(variants, **(PAPER if args.paper else {}))
         t0 = time.time()
-        table = run(part, variants, args.cache_dir)
-        print_table(f"{part}: {'executed' if part == 'dev' else 'imagined'} left/right", table)
+        table = run("test" if part == "test" else "dev", variants, args.cache_dir,
+                    repeats=args.repeats)
+        print_table(f"{part}: {'imagined' if part == 'test' else 'executed'} left/right", table)
         results[part] = {"table": table, "wall_time_s": round(time.time() - t0)}
         out.parent.mkdir(parents=True, exist_ok=True)
         with atomic_write(out) as tmp:

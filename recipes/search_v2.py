@@ -142,7 +142,7 @@ def main(argv=None):
                                              spec["dataset_weights"])
         out = args.runs / name
         t0 = time.time()
-        pretrain_codec(train, None, out, recipe=training, init="biocodec-eeg",
+        pretrain_codec(train, None, out, recipe=training, init="biocodec-eeg-v1",
                        config=dict(spec.get("config", {}), name=f"search-{name}"),
                        sample_weights=weights, progress=True)
         seconds = time.time() - t0

@@ -131,7 +131,7 @@ def _write_recipe(tmp_path, **changes):
 
 def test_v2_recipe_keys_are_checked(tmp_path):
     recipe = load_recipe(RECIPES / "biocodec-eeg-v2.json")
-    assert recipe["split_version"] == "v2" and recipe["init"] == "biocodec-eeg"
+    assert recipe["split_version"] == "v2" and recipe["init"] == "biocodec-eeg-v1"
     assert "split_version" not in load_recipe(RECIPES / "biocodec-eeg.json")  # v1 by default
     with pytest.raises(ValueError, match=r"recipe\.json: split version must be one of"):
         load_recipe(_write_recipe(tmp_path, split_version="v9"))

@@ -70,7 +70,7 @@ def test_variant_recipes(device_train, plan):
     plan_dict, base = device_train.read_plan(plan)
     warm = device_train.variant_recipe(plan_dict, base, "warm")
     scratch = device_train.variant_recipe(plan_dict, base, "scratch-qdrop")
-    assert warm["init"] == "biocodec-eeg" and scratch["init"] is None
+    assert warm["init"] == "biocodec-eeg-v1" and scratch["init"] is None
     assert warm["batch_size"] == 256 and warm["lr"] == 2e-4
     assert scratch["codec_config"]["quantizer_dropout"] == 0.5
     assert warm["codec_config"]["name"] == "biocodec-eeg-v2-warm"
