@@ -247,6 +247,7 @@ def variant_sets():
             "no scales": ("clf", {"use_scale": False}),
             "6 codebooks, shrinkage 0.1": ("clf", {"module__shrinkage": 0.1,
                                                    "module__n_codebooks": 6}),
+            **{f"{k} codebooks": ("clf", {"module__n_codebooks": k}) for k in (3, 6)},
             **{f"1 codebook, shrinkage {v}": ("clf", {**q1, "module__shrinkage": v})
                for v in (0.0, 0.1, 0.5, "auto")},
             "re-centred": ("clf", {"_groups": True}),

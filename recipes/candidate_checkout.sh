@@ -15,17 +15,18 @@
 # Nothing is committed there; remove it with ``git worktree remove --force DIR``.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 CODEC_FILE DIR [NAME]" >&2; exit 2; }
-CODEC=$(realpath "$1"); DIR=$2; NAME=${3:-biocodec-eeg-candidate}
+CODEC=$(realpath "$1"); DIR=$(realpath -m "$2"); NAME=${3:-biocodec-eeg-candidate}
 [ -f "$CODEC" ] || { echo "no codec file $CODEC" >&2; exit 2; }
 [ ! -e "$DIR" ] || { echo "$DIR exists; pick a new folder (nothing there is overwritten)" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-$PWD/.venv/bin/python}
 git worktree add --detach -q "$DIR" HEAD
 cd "$DIR"
-echo "{\"version\": \"candidate\", \"split_version\": \"${SPLIT_VERSION:-v2}\"}" > /tmp/candidate_summary.$$.json
+SUMMARY=$(mktemp --suffix .json)
+trap 'rm -f "$SUMMARY"' EXIT
+echo "{\"version\": \"candidate\", \"split_version\": \"${SPLIT_VERSION:-v2}\"}" > "$SUMMARY"
 PYTHONPATH=$PWD "$PY" recipes/ship_codec.py "$CODEC" --name "$NAME" --alias biocodec-eeg \
-    --summary /tmp/candidate_summary.$$.json > /dev/null
-rm -f /tmp/candidate_summary.$$.json
+    --summary "$SUMMARY" > /dev/null
 PYTHONPATH=$PWD "$PY" -c "from mne_biocodec import load_codec
 c = load_codec('biocodec-eeg', device='cpu')
 print('biocodec-eeg in $DIR now loads', c.config.get('name'), c.weights_sha256()[:12])"
