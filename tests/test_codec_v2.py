@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from mne_biocodec.codec import BioCodec, load_codec
+from mne_biocodec.codec import BioCodec, load_codec, save_codec
 from mne_biocodec.datasets import CODEC_SPLITS, load_eegmmidb_raw
 from mne_biocodec.datasets.splits import (CODEC_SPLIT_VERSIONS, SHIPPED_SPLIT_VERSION,
                                           iter_split_raws, list_split_recordings)
 from mne_biocodec.training import pretrain_codec
 from mne_biocodec.training.distributed import ShardedBatches
 from mne_biocodec.training.recipe import (dataset_sample_weights, load_recipe,
-                                          prepare_recipe_data)
+                                          prepare_recipe_data, recipe_codec_config)
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 TINY = dict(n_filters=4, dimension=16, lstm=0, n_residual_layers=1, bins=32, codebook_dim=4,
@@ -139,6 +139,27 @@ def test_v2_recipe_keys_are_checked(tmp_path):
         load_recipe(_write_recipe(tmp_path, dataset_weights={"bonn": -1}))
     with pytest.raises(ValueError, match="init must be a shipped codec name"):
         load_recipe(_write_recipe(tmp_path, init=3))
+
+
+def test_a_file_init_is_pinned_by_its_weights(tmp_path):
+    codec = BioCodec(dict(TINY, name="tiny"))
+    save_codec(codec, tmp_path / "init.safetensors")
+    init = str(tmp_path / "init.safetensors")
+    with pytest.raises(ValueError, match="must pin its weights with init_weights_sha256"):
+        load_recipe(_write_recipe(tmp_path, init=init))
+    with pytest.raises(ValueError, match="64 lower-case hex digits"):
+        load_recipe(_write_recipe(tmp_path, init=init, init_weights_sha256="abc"))
+    with pytest.raises(ValueError, match="with an init"):
+        load_recipe(_write_recipe(tmp_path, init=None, init_weights_sha256="0" * 64))
+    pinned = load_recipe(_write_recipe(tmp_path, init=init,
+                                       init_weights_sha256=codec.weights_sha256()))
+    config, warm = recipe_codec_config(pinned)
+    assert warm.weights_sha256() == codec.weights_sha256() and config["name"] == "biocodec-eeg-v2"
+    with torch.no_grad():  # the file changes under its name
+        next(codec.parameters()).add_(1.0)
+    save_codec(codec, tmp_path / "init.safetensors")
+    with pytest.raises(ValueError, match="holds other weights than its init_weights_sha256"):
+        recipe_codec_config(pinned)
 
 
 def test_segment_cache_of_another_split_is_refused(tmp_path):

@@ -13,6 +13,7 @@ last one is shipped).
 """
 
 import json
+import re
 import os
 import time
 from pathlib import Path
@@ -148,7 +149,10 @@ def load_recipe(path):
     ``name``, ``modality``, ``codec_config``, ``segment_seconds``, ``valid_segments``,
     free-text ``notes``, and optionally ``split_version`` (``"v1"`` when absent, see
     :data:`~mne_biocodec.datasets.splits.CODEC_SPLIT_VERSIONS`), ``init`` (a codec to
-    warm-start from, e.g. ``"biocodec-eeg"``) and ``dataset_weights`` (the share of the
+    warm-start from, e.g. ``"biocodec-eeg-v1"``), ``init_weights_sha256`` (the init's
+    :meth:`~mne_biocodec.BioCodec.weights_sha256`, checked before training; required for an
+    init that is a file rather than a shipped name, whose file digest the registry checks)
+    and ``dataset_weights`` (the share of the
     batches each data set gets, see :func:`dataset_sample_weights`)) and the fields of
     :class:`~mne_biocodec.training.TrainingRecipe`.
 
@@ -193,6 +197,19 @@ def load_recipe(path):
     if init is not None and (not isinstance(init, str) or not init):
         raise ValueError(f"Recipe {path}: init must be a shipped codec name or a codec file "
                          f"to warm-start from, or null; got {init!r}.")
+    digest = recipe.get("init_weights_sha256")
+    if digest is not None and (init is None or not isinstance(digest, str)
+                               or re.fullmatch(r"[0-9a-f]{64}", digest) is None):
+        raise ValueError(f"Recipe {path}: init_weights_sha256 must be the 64 lower-case hex "
+                         f"digits of the init codec's weights_sha256(), with an init; got "
+                         f"{digest!r}.")
+    if init is not None and digest is None:
+        from ..pretrained import resolve_pretrained
+
+        if resolve_pretrained(init) is None:
+            raise ValueError(f"Recipe {path}: init {init!r} is not a shipped codec name, so "
+                             "the recipe must pin its weights with init_weights_sha256 (the "
+                             "codec's weights_sha256()): a file can change under its name.")
     _check_dataset_weights(recipe.get("dataset_weights"), path)
     try:
         TrainingRecipe.from_dict(recipe, ignore=RECIPE_DATA_KEYS)
@@ -287,7 +304,13 @@ def recipe_codec_config(recipe):
     if init is not None:
         # A warm start keeps the init codec's architecture; the recipe's codec_config
         # overrides its training settings only (see pretrain_codec).
-        init = load_codec(init, "cpu")
+        source, init = init, load_codec(init, "cpu")
+        expected = recipe.get("init_weights_sha256")
+        if expected is not None and init.weights_sha256() != expected:
+            raise ValueError(f"The recipe's init {source!r} holds other weights than its "
+                             f"init_weights_sha256 pins ({init.weights_sha256()[:12]}... "
+                             f"against {expected[:12]}...): restore that file or pin the "
+                             "weights it should start from.")
         base = init.config
     return dict(base, **recipe.get("codec_config", {})), init
 

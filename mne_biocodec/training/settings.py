@@ -10,7 +10,8 @@ __all__ = ["TrainingRecipe", "read_json_object", "RECIPE_DATA_KEYS", "RUN_SETTIN
 
 #: Keys of a recipe file that describe the data and the codec rather than the training.
 RECIPE_DATA_KEYS = ("name", "modality", "codec_config", "segment_seconds", "valid_segments",
-                    "notes", "split_version", "init", "dataset_weights")
+                    "notes", "split_version", "init", "init_weights_sha256",
+                    "dataset_weights")
 #: Fields that shape the training trajectory: stored with every checkpoint, and a resume
 #: with other values is warned about (``max_epochs``, ``checkpoint_every`` and ``n_threads``
 #: may change freely).
