@@ -11,7 +11,10 @@
 # (pretrain_codec picks CUDA when available); copy runs/biocodec-eeg-v2/checkpoints back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# The defaults are the v2 run; the variables exist to try the script on a small recipe.
+# The defaults are the v2 run; the variables select another recipe and folder, e.g. the
+# quantizer-dropout continuation of that run (recipes/biocodec-eeg-v2-qdrop.json):
+#   V2_RUN=runs/biocodec-eeg-v2-qdrop V2_RECIPE=recipes/biocodec-eeg-v2-qdrop.json \
+#     V2_LOG=/tmp/logs/codec_v2_qdrop.log recipes/train_v2.sh [--status|--stop]
 RUN=${V2_RUN:-runs/biocodec-eeg-v2}
 RECIPE=${V2_RECIPE:-recipes/biocodec-eeg-v2.json}
 LOG=${V2_LOG:-/tmp/logs/codec_v2_train.log}
