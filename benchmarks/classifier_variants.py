@@ -204,14 +204,13 @@ def main(argv=None):
     import mne
     import torch
 
+    from mne_biocodec import load_codec
     from mne_biocodec.codec import atomic_write
 
     torch.set_num_threads(args.threads)
     mne.set_log_level("error")
     out = Path(args.out)
     results = json.loads(out.read_text()) if out.exists() else {}
-    from mne_biocodec import load_codec
-
     codec = load_codec("biocodec-eeg", device="cpu")  # the default, which the heads read
     results["setup"] = {
         "data": "eegmmidb left/right fist, 8-32 Hz, 0-4 s, 64 channels, 160 Hz; dev: "

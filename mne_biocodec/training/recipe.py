@@ -13,8 +13,8 @@ last one is shipped).
 """
 
 import json
-import re
 import os
+import re
 import time
 from pathlib import Path
 
