@@ -1,6 +1,6 @@
 """The BioCodec neural codec (torch only: no sklearn, skorch or MNE imports)."""
 
-from .files import atomic_write, file_sha256, save_codec
+from .files import atomic_write, file_sha256, is_sha256, save_codec
 from .io import convert_checkpoint, load_codec, read_codec_config
 from .losses import CodecLoss, MultiScaleSTFTLoss, spectral_maps
 from .metrics import reconstruction_metrics, pearson_r, si_sdr, prd, nmse
@@ -17,5 +17,5 @@ __all__ = [
     "CodecLoss", "MultiScaleSTFTLoss", "spectral_maps",
     "reconstruction_metrics", "pearson_r", "si_sdr", "prd", "nmse",
     "load_codec", "save_codec", "convert_checkpoint", "read_codec_config", "file_sha256",
-    "atomic_write",
+    "is_sha256", "atomic_write",
 ]

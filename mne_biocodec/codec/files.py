@@ -8,12 +8,31 @@ the other.
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from safetensors.torch import save_file
 
-__all__ = ["save_codec", "file_sha256", "atomic_write"]
+__all__ = ["save_codec", "file_sha256", "is_sha256", "atomic_write"]
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256(value):
+    """Whether ``value`` is a SHA-256 hex digest as this package writes them.
+
+    Parameters
+    ----------
+    value : object
+        Anything read from a file.
+
+    Returns
+    -------
+    ok : bool
+        True for a str of exactly 64 lower-case hexadecimal digits.
+    """
+    return isinstance(value, str) and _SHA256.fullmatch(value) is not None
 
 
 def file_sha256(path, chunk_size=1 << 20):

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError, safe_open
 
-from .files import atomic_write, file_sha256, save_codec
+from .files import atomic_write, file_sha256, is_sha256, save_codec
 from .model import BioCodec, EEG_CONFIG, default_device
 
 __all__ = ["save_codec", "load_codec", "convert_checkpoint", "read_codec_config", "file_sha256",
@@ -24,7 +24,6 @@ __all__ = ["save_codec", "load_codec", "convert_checkpoint", "read_codec_config"
 # model in ``_orig_mod``, DDP in ``module``.
 _STRIPPED_PREFIXES = ("_orig_mod.", "module.")
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 # The sidecar holds the config, the digest and the training summary (tens of kB).
 _MAX_JSON_BYTES = 16 << 20
 _READ_ERRORS = (SafetensorError, OSError, UnicodeDecodeError, json.JSONDecodeError)
@@ -91,8 +90,8 @@ def _verify_digest(path, shipped_sha):
     """
     sidecar = path.with_suffix(".json")
     recorded = _read_json_object(sidecar).get("sha256") if sidecar.is_file() else None
-    if recorded is not None and (not isinstance(recorded, str)
-                                 or not _SHA256.fullmatch(recorded.lower())):
+    if recorded is not None and not (isinstance(recorded, str)
+                                     and is_sha256(recorded.lower())):
         raise ValueError(
             f"{sidecar} records sha256 {str(recorded)[:80]!r}; expected 64 hexadecimal "
             "characters. Save the codec again with mne_biocodec.codec.save_codec."

@@ -11,14 +11,13 @@ with (:data:`~mne_biocodec.tokenmodel.model.LEGACY_CONFIG`: ``position_scale`` 1
 """
 
 import json
-import re
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
-from ..codec import atomic_write, default_device, file_sha256
+from ..codec import atomic_write, default_device, file_sha256, is_sha256
 from ..pretrained import resolve_pretrained
 from ..training.settings import read_json_object
 from .model import LEGACY_CONFIG, TokenTransformer
@@ -27,7 +26,6 @@ __all__ = ["save_token_model", "load_token_model", "TOKEN_MODEL_FORMAT"]
 
 #: ``format`` of the sidecar JSON of a token model.
 TOKEN_MODEL_FORMAT = "mne-biocodec-token-model-1"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 # Sidecars hold the config, the codec's identity and a training summary: a few kB.
 _MAX_SIDECAR_BYTES = 4 << 20
 _FLOAT_DTYPES = ("F16", "BF16", "F32", "F64")
@@ -100,7 +98,7 @@ def _read_sidecar(path):
                          f"{TOKEN_MODEL_FORMAT!r}. Is this a codec file? Load codecs with "
                          "mne_biocodec.load_codec.")
     sha = data.get("sha256")
-    if not isinstance(sha, str) or not _HEX64.fullmatch(sha):
+    if not is_sha256(sha):
         raise ValueError(f"{sidecar} records sha256 {str(sha)[:80]!r}; expected 64 lowercase "
                          "hexadecimal characters. Save the model again.")
     for key in ("config", "codec", "extra"):

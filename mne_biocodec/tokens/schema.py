@@ -8,12 +8,12 @@ bounds that keep a small file from asking for a huge recording.
 """
 
 import math
-import re
 from datetime import date, datetime, timezone
 from functools import lru_cache
 
 import numpy as np
 
+from ..codec import is_sha256
 from ..preprocessing import SFREQ_RANGE
 
 __all__ = ["check_token_metadata", "short_repr", "FORMAT_NAME", "FORMAT_VERSION",
@@ -54,7 +54,6 @@ _MAX_SAMPLES = 2 ** 53
 # Times (first sample, annotation onsets and durations) within about 31 years: MNE adds them
 # to dates, which overflow past year 9999.
 _MAX_SECONDS = 1e9
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 FILE_REMEDY = ("Re-encode the recording (`mne-biocodec encode`, "
                 "mne_biocodec.tokens.encode_to_file) or restore the file from a copy.")
 
@@ -162,7 +161,7 @@ class _Checker:
         return parsed
 
     def hex_digest(self, value, field):
-        if not (value is None or (isinstance(value, str) and _HEX64.fullmatch(value))):
+        if not (value is None or is_sha256(value)):
             self.fail(field, "null or 64 lowercase hex digits", value)
         return value
 

@@ -27,7 +27,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from skorch.history import History
 
-from ..codec import atomic_write, file_sha256
+from ..codec import atomic_write, file_sha256, is_sha256
 
 __all__ = ["ResumePoint", "save_optimizer_state", "load_optimizer_state", "latest_checkpoint",
            "resume_point", "verify_checkpoint", "checkpoint_folders", "write_checkpoint",
@@ -40,7 +40,6 @@ CHECKPOINT_FORMAT = "mne-biocodec-checkpoint-1"
 # Files every checkpoint holds (a BioCodec's also has module.json).
 _REQUIRED_FILES = ("module.safetensors", "optimizer.safetensors", "history.json")
 _EPOCH_FOLDER = re.compile(r"epoch-(\d+)")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 # Keys of ``run_info`` that make a run: another codec or other training data is another run.
 # The other settings (learning rate, batch size, seed, ...) may change when resuming, with a
 # warning, as max_epochs may.
@@ -134,7 +133,7 @@ def _read_manifest(path):
         # Names are plain file names of this folder: a manifest cannot point elsewhere.
         if (Path(name).name != name or name in (".", "..") or not isinstance(entry, dict)
                 or not isinstance(entry.get("size"), int)
-                or not _SHA256.fullmatch(str(entry.get("sha256")))):
+                or not is_sha256(str(entry.get("sha256")))):
             raise ValueError(f"{path} lists {name!r} with {entry!r}; expected a file name "
                              "with its 'size' and 64-hex-digit 'sha256'.")
     missing = [name for name in _REQUIRED_FILES if name not in files]

@@ -14,7 +14,6 @@ last one is shipped).
 
 import json
 import os
-import re
 import time
 from pathlib import Path
 
@@ -197,9 +196,10 @@ def load_recipe(path):
     if init is not None and (not isinstance(init, str) or not init):
         raise ValueError(f"Recipe {path}: init must be a shipped codec name or a codec file "
                          f"to warm-start from, or null; got {init!r}.")
+    from ..codec import is_sha256
+
     digest = recipe.get("init_weights_sha256")
-    if digest is not None and (init is None or not isinstance(digest, str)
-                               or re.fullmatch(r"[0-9a-f]{64}", digest) is None):
+    if digest is not None and (init is None or not is_sha256(digest)):
         raise ValueError(f"Recipe {path}: init_weights_sha256 must be the 64 lower-case hex "
                          f"digits of the init codec's weights_sha256(), with an init; got "
                          f"{digest!r}.")
