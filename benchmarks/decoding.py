@@ -35,7 +35,8 @@ Rows (tasks; ``--only`` takes these keys):
 Pipelines of every row: the design card's ``make_pipeline(BioCodecTokenizer(),
 LogisticRegression())`` with scikit-learn defaults on ``mne.Epochs`` (so no ``sfreq``; the
 EMG rows give ``codec="biocodec-emg"``, the only argument), the best existing token pipeline
-(:func:`mne_biocodec.moabb.make_pipelines`' ``BioCodec+TS+LR`` or ``BioCodec-FB+LR``, or the
+(:func:`mne_biocodec.moabb.make_pipelines`' ``BioCodec+TS+LR``, or ``BioCodec-FB+LR`` and
+``BioCodec-Ext+TS+LR`` for SSVEP, or the
 gallery's for single-channel rows), ``BioCodecClassifier()`` with its defaults on the same
 Epochs, on the EEG rows ``BioCodecClassifier(module=TokenModelCovarianceHead)`` (the
 classifier with the pretrained token model's frozen states, issue 17), and the classic
@@ -360,11 +361,13 @@ def load_ssvep(key, draws):
     if not np.array_equal(np.asarray(y_fb), y):
         raise RuntimeError("SSVEP and FilterBankSSVEP returned different trials.")
     sfreq = float(epochs.info["sfreq"])
-    names = ["BioCodec-FB+LR", "SSVEP_TS+LR"] + (["SSVEP_CCA"] if n_classes == 3 else [])
+    names = ["BioCodec-FB+LR", "BioCodec-Ext+TS+LR", "SSVEP_TS+LR"] + (
+        ["SSVEP_CCA"] if n_classes == 3 else [])
     made = make_pipelines("SSVEP", sfreq=sfreq, names=names)
     pipes = {DESIGN: (make_pipeline(BioCodecTokenizer(), LogisticRegression()), "epochs",
                       "token"),
              "BioCodec-FB+LR": (made["BioCodec-FB+LR"], "filterbank", "token"),
+             "BioCodec-Ext+TS+LR": (made["BioCodec-Ext+TS+LR"], "filterbank", "token"),
              CLASSIFIER: (BioCodecClassifier(), "epochs", "token"),
              **_token_model_classifier(),
              "SSVEP_TS+LR": (made["SSVEP_TS+LR"], "filterbank", "classic")}

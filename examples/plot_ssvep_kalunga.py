@@ -8,7 +8,8 @@ In the SSVEP exoskeleton data set (Kalunga et al., 2016) a user looks at LEDs fl
 take MOABB's SSVEP paradigm (offline, from ``MNE_DATA``), tokenise each trial in the three
 narrow bands of MOABB's SSVEP filter bank, and classify the four classes with logistic
 regression, next to MOABB's tangent-space pipeline on the filter-bank covariances (its
-``SSVEP_TS+LR``) on the same folds.
+``SSVEP_TS+LR``) and that pipeline with token coherence in place of the covariance, on the
+same folds.
 
 The shipped codec was trained, without labels, on Kalunga2016 subjects 1 and 2 (among other
 recordings); subjects 3 and 4 are new to it. We report every subject and the held-out ones
@@ -36,6 +37,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mne_biocodec import BioCodecTokenizer
 from mne_biocodec.datasets import load_kalunga_raw
+from mne_biocodec.moabb import CoherenceMatrices
 
 mne.set_log_level("error")
 os.environ.setdefault("MNE_DATA", os.path.join("..", "..", "shared", "data"))
@@ -89,13 +91,29 @@ token_features = np.concatenate([
 print("token features:", token_features.shape)
 
 # %%
-# Both pipelines, same folds
-# --------------------------
+# Stacked bands, token coherence, tangent space
+# ---------------------------------------------
+# MOABB's ``SSVEP_TS+LR`` stacks the three bands as 24 channels
+# (:class:`~moabb.pipelines.ExtendedSSVEPSignal`) and classifies their covariance in the
+# tangent space, so it also sees how a channel's bands co-vary. The same chain on tokens
+# replaces the covariance with the coherence of the 24 code-embedding streams
+# (``output="coherence"``, scaled by the streams' relative amplitudes in
+# :class:`~mne_biocodec.moabb.CoherenceMatrices`). The tangent space's reference point is
+# learnt in ``fit``, so this one runs inside the cross-validation; the band signals it
+# tokenises were tokenised above, and the token cache hands them back.
+
+# %%
+# Three pipelines, same folds
+# ---------------------------
 # 5-fold stratified cross-validation within each subject (64 trials, 16 per class), the
-# same logistic regression (scikit-learn defaults, C=1) after both descriptions.
+# same logistic regression (scikit-learn defaults, C=1) after every description.
 pipelines = {
     "BioCodec filter-bank tokens + LR": (
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)), token_features),
+    "BioCodec stacked-band coherence + TS + LR": (
+        make_pipeline(ExtendedSSVEPSignal(), BioCodecTokenizer(sfreq=sfreq, output="coherence"),
+                      CoherenceMatrices(normalize=True), TangentSpace(),
+                      LogisticRegression(max_iter=5000)), X_bands),
     "TS + LR (MOABB SSVEP_TS+LR)": (
         make_pipeline(ExtendedSSVEPSignal(), Covariances("lwf"), TangentSpace(),
                       LogisticRegression(max_iter=5000)), X_bands),
@@ -105,10 +123,10 @@ scores = {name: {s: cross_val_score(pipe, data[subject == s], y[subject == s], c
                  for s in subjects}
           for name, (pipe, data) in pipelines.items()}
 
-print(f"{'subject':>8s} {'codec saw it':>13s}" + "".join(f"{n:>36s}" for n in scores))
+print(f"{'subject':>8s} {'codec saw it':>13s}" + "".join(f"{n:>44s}" for n in scores))
 for s in subjects:
     print(f"{s:8d} {'yes' if s in (1, 2) else 'no':>13s}"
-          + "".join(f"{scores[n][s]:36.3f}" for n in scores))
+          + "".join(f"{scores[n][s]:44.3f}" for n in scores))
 for name in scores:
     print(f"{name}: mean accuracy {np.mean(list(scores[name].values())):.3f} (all), "
           f"{np.mean([scores[name][s] for s in (3, 4)]):.3f} (held-out subjects 3-4)")
@@ -117,12 +135,15 @@ for name in scores:
 # Summary
 # -------
 # Chance is 25 %. Tokens of the narrow-band signals carry the SSVEP: their spatial
-# correlations decode the four classes well above chance, though below the Riemannian
-# pipeline made for this task; on the subjects the codec never saw the two are closer.
-fig, ax = plt.subplots(figsize=(6, 3))
+# correlations decode the four classes well above chance. The stacked-band coherence in the
+# tangent space closes part of the gap to the Riemannian pipeline made for this task over
+# the four subjects (0.71 against 0.76), and on the two subjects the codec never saw it is
+# ahead (0.85 against 0.80); it trails most on subject 2.
+fig, ax = plt.subplots(figsize=(7, 3))
+width = 0.8 / len(scores)
 for k, name in enumerate(scores):
-    ax.bar(np.arange(len(subjects)) + (k - 0.5) * 0.38,
-           [scores[name][s] for s in subjects], 0.38, label=name)
+    ax.bar(np.arange(len(subjects)) + (k - (len(scores) - 1) / 2) * width,
+           [scores[name][s] for s in subjects], width, label=name)
 ax.axhline(0.25, color="k", ls="--", lw=1, label="chance")
 ax.set_xticks(np.arange(len(subjects)),
               [f"S{s}" + (" (held out)" if s > 2 else "") for s in subjects])

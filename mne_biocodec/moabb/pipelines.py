@@ -147,6 +147,7 @@ def _with_cache(estimator, cache_dir):
 
 
 def _biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params, random_state):
+    from moabb.pipelines.features import ExtendedSSVEPSignal
     from moabb.pipelines.utils import FilterBank
     from pyriemann.tangentspace import TangentSpace
 
@@ -177,6 +178,15 @@ def _biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params, rand
             ("tokens", FilterBank(_tokenizer(codec, sfreq, cache_dir, output="spatial"))),
             ("scale", StandardScaler()),
             ("lr", LogisticRegression(C=1.0, max_iter=1000)),
+        ])
+        # MOABB's SSVEP_TS+LR with token coherence in place of the signal covariance: the
+        # bands stacked as extra channels, so the tangent space sees cross-band coherence too.
+        pipes["BioCodec-Ext+TS+LR"] = Pipeline([
+            ("extend", ExtendedSSVEPSignal()),
+            ("tokens", _tokenizer(codec, sfreq, cache_dir, output="coherence")),
+            ("coherence", CoherenceMatrices(normalize=True)),
+            ("ts", TangentSpace(metric="riemann")),
+            ("lr", LogisticRegression(C=1.0)),
         ])
     params = {"max_epochs": 20, "random_state": random_state, **(classifier_params or {})}
     clf = BioCodecClassifier(codec=codec, sfreq=sfreq, **params)
@@ -252,7 +262,10 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
         ``"BioCodecClassifier"`` (its default covariance head),
         ``"CSP+LDA"`` and ``"TS+LR"`` (MOABB's CSP.yml and TSLR.yml). For SSVEP, the same
         BioCodec pipelines plus ``"BioCodec-FB+LR"`` (``"BioCodec+LR"`` features of each band
-        of ``FilterBankSSVEP`` input),
+        of ``FilterBankSSVEP`` input), ``"BioCodec-Ext+TS+LR"`` (``"SSVEP_TS+LR"`` with token
+        coherence in place of the covariance: the bands stacked as channels by
+        :class:`~moabb.pipelines.features.ExtendedSSVEPSignal`, tokenised, coherence matrices,
+        tangent space, logistic regression; ``FilterBankSSVEP`` input),
         ``"SSVEP_TS+LR"`` (MOABB's TSLR-SSVEP.yml: needs ``FilterBankSSVEP`` input),
         ``"SSVEP_CCA"`` (CCA-SSVEP.yml: needs ``mne.Epochs`` and stimulus-frequency labels)
         and ``"TS+LR"``. :func:`pipeline_input` tells which input each one takes.
