@@ -7,7 +7,10 @@ Usage::
 
 ``--alias`` points more registry names at the same file: the default name at a new version.
 ``recipes/candidate_checkout.sh`` uses it to measure a candidate as the default in a scratch
-checkout.
+checkout. A name already in the registry is refused unless ``--replace`` is given (its old
+weights stay in git history; token files and caches key on the weights' digest, so theirs stay
+tied to the old weights). ``--extra`` records provenance (e.g. the run and step of a training
+checkpoint, whose weights file carries none) in the weights' metadata.
 """
 
 import argparse
@@ -27,13 +30,20 @@ def main(argv=None):
                         help="JSON file merged into the registry entry (training figures)")
     parser.add_argument("--alias", nargs="*", default=[],
                         help="more registry names for the same file")
+    parser.add_argument("--extra", default=None,
+                        help="JSON file of provenance stored in the weights' metadata")
+    parser.add_argument("--replace", action="store_true",
+                        help="allow replacing the weights of a name already shipped")
     args = parser.parse_args(argv)
-    codec = load_codec(args.codec, device="cpu")
-    codec.config["name"] = args.name
-    target = save_codec(codec, PRETRAINED / f"{args.name}.safetensors",
-                        extra_metadata=_extra(args.codec))
     registry_path = PRETRAINED / "registry.json"
     registry = json.loads(registry_path.read_text()) if registry_path.is_file() else {}
+    if args.name in registry and not args.replace:
+        parser.error(f"{args.name!r} is already shipped ({registry[args.name]['file']}); "
+                     "pass --replace to ship other weights under that name, or pick a new one.")
+    codec = load_codec(args.codec, device="cpu")
+    codec.config["name"] = args.name
+    extra = (json.loads(Path(args.extra).read_text()) if args.extra else _extra(args.codec))
+    target = save_codec(codec, PRETRAINED / f"{args.name}.safetensors", extra_metadata=extra)
     entry = {"file": target.name, "sha256": file_sha256(target),
              "modality": codec.config["modality"],
              "sample_rate": codec.config["sample_rate"]}

@@ -209,3 +209,35 @@ def test_v2_recipe_trains_warm_balanced_and_resumes(tmp_path, capsys):
                           valid_segments=2, warmup_steps=0, dataset_weights={"kalunga": 3})
     with pytest.warns(RuntimeWarning, match="other settings.*sample_weights_sha256"):
         train_from_recipe(other, out=out)
+
+
+def test_ship_codec_refuses_to_replace_a_shipped_name(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ship_codec", RECIPES / "ship_codec.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    monkeypatch.setattr(ship, "PRETRAINED", tmp_path / "pretrained")
+    (tmp_path / "pretrained").mkdir()
+    first, second = BioCodec(dict(TINY)), BioCodec(dict(TINY))
+    with torch.no_grad():
+        next(second.parameters()).add_(1.0)
+    save_codec(first, tmp_path / "first.safetensors")
+    save_codec(second, tmp_path / "second.safetensors")
+    extra = tmp_path / "extra.json"
+    extra.write_text(json.dumps({"train_steps": 7}))
+    ship.main([str(tmp_path / "first.safetensors"), "--name", "tiny-v2", "--extra", str(extra)])
+    registry = tmp_path / "pretrained" / "registry.json"
+    before = json.loads(registry.read_text())["tiny-v2"]["sha256"]
+    sidecar = json.loads((tmp_path / "pretrained" / "tiny-v2.json").read_text())
+    assert sidecar["extra"] == {"train_steps": 7} and sidecar["config"]["name"] == "tiny-v2"
+    with pytest.raises(SystemExit) as err:
+        ship.main([str(tmp_path / "second.safetensors"), "--name", "tiny-v2"])
+    assert err.value.code == 2 and "pass --replace" in capsys.readouterr().err
+    assert json.loads(registry.read_text())["tiny-v2"]["sha256"] == before
+    shipped = load_codec(tmp_path / "pretrained" / "tiny-v2.safetensors", device="cpu")
+    assert shipped.weights_sha256() == first.weights_sha256()
+    ship.main([str(tmp_path / "second.safetensors"), "--name", "tiny-v2", "--replace"])
+    assert json.loads(registry.read_text())["tiny-v2"]["sha256"] != before
+    shipped = load_codec(tmp_path / "pretrained" / "tiny-v2.safetensors", device="cpu")
+    assert shipped.weights_sha256() == second.weights_sha256()
