@@ -37,7 +37,7 @@ from sklearn.preprocessing import StandardScaler
 
 from mne_biocodec import BioCodecTokenizer
 from mne_biocodec.datasets import load_kalunga_raw
-from mne_biocodec.moabb import CoherenceMatrices
+from mne_biocodec.moabb import make_pipelines
 
 mne.set_log_level("error")
 os.environ.setdefault("MNE_DATA", os.path.join("..", "..", "shared", "data"))
@@ -95,12 +95,15 @@ print("token features:", token_features.shape)
 # ---------------------------------------------
 # MOABB's ``SSVEP_TS+LR`` stacks the three bands as 24 channels
 # (:class:`~moabb.pipelines.ExtendedSSVEPSignal`) and classifies their covariance in the
-# tangent space, so it also sees how a channel's bands co-vary. The same chain on tokens
-# replaces the covariance with the coherence of the 24 code-embedding streams
-# (``output="coherence"``, scaled by the streams' relative amplitudes in
+# tangent space, so it also sees how a channel's bands co-vary. The same chain on tokens,
+# :func:`~mne_biocodec.moabb.make_pipelines`' ``"BioCodec-Ext+TS+LR"``, replaces the
+# covariance with the coherence of the 24 code-embedding streams (the tokenizer's
+# ``output="coherence"``, scaled by the streams' relative amplitudes in
 # :class:`~mne_biocodec.moabb.CoherenceMatrices`). The tangent space's reference point is
 # learnt in ``fit``, so this one runs inside the cross-validation; the band signals it
 # tokenises were tokenised above, and the token cache hands them back.
+ext_tokens = make_pipelines("ssvep", sfreq=sfreq, names=["BioCodec-Ext+TS+LR"])
+print(ext_tokens["BioCodec-Ext+TS+LR"])
 
 # %%
 # Three pipelines, same folds
@@ -111,9 +114,7 @@ pipelines = {
     "BioCodec filter-bank tokens + LR": (
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000)), token_features),
     "BioCodec stacked-band coherence + TS + LR": (
-        make_pipeline(ExtendedSSVEPSignal(), BioCodecTokenizer(sfreq=sfreq, output="coherence"),
-                      CoherenceMatrices(normalize=True), TangentSpace(),
-                      LogisticRegression(max_iter=5000)), X_bands),
+        ext_tokens["BioCodec-Ext+TS+LR"], X_bands),
     "TS + LR (MOABB SSVEP_TS+LR)": (
         make_pipeline(ExtendedSSVEPSignal(), Covariances("lwf"), TangentSpace(),
                       LogisticRegression(max_iter=5000)), X_bands),

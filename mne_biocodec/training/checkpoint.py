@@ -133,7 +133,7 @@ def _read_manifest(path):
         # Names are plain file names of this folder: a manifest cannot point elsewhere.
         if (Path(name).name != name or name in (".", "..") or not isinstance(entry, dict)
                 or not isinstance(entry.get("size"), int)
-                or not is_sha256(str(entry.get("sha256")))):
+                or not is_sha256(entry.get("sha256"))):
             raise ValueError(f"{path} lists {name!r} with {entry!r}; expected a file name "
                              "with its 'size' and 64-hex-digit 'sha256'.")
     missing = [name for name in _REQUIRED_FILES if name not in files]
