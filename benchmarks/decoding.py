@@ -37,7 +37,9 @@ LogisticRegression())`` with scikit-learn defaults on ``mne.Epochs`` (so no ``sf
 EMG rows give ``codec="biocodec-emg"``, the only argument), the best existing token pipeline
 (:func:`mne_biocodec.moabb.make_pipelines`' ``BioCodec+TS+LR``, or ``BioCodec-FB+LR`` and
 ``BioCodec-Ext+TS+LR`` for SSVEP, or the
-gallery's for single-channel rows), ``BioCodecClassifier()`` with its defaults on the same
+gallery's for single-channel rows, with ``BioCodec band power+LR``: the gallery's band-power
+pipeline on the signal the tokens decode to, ``output="bandpower"``), ``BioCodecClassifier()``
+with its defaults on the same
 Epochs, on the EEG rows ``BioCodecClassifier(module=TokenModelCovarianceHead)`` (the
 classifier with the pretrained token model's frozen states, issue 17), and the classic
 references of the row. Every fit is preceded by
@@ -87,6 +89,11 @@ DESIGN = "BioCodecTokenizer()+LR"
 RECENTRED_TOKEN = "BioCodecClassifier(recenter) [transductive]"
 RECENTRED_CLASSIC = "TS+LR re-centred [transductive]"
 CLASSIFIER = "BioCodecClassifier()"
+#: Token pipelines whose features come from the signal the tokens decode to (the codec's
+#: decoder), not from the codes' statistics; with the design card on rows whose default
+#: output is "bandpower" (one channel). The summary also gives the best token pipeline
+#: without them.
+DECODED = {"BioCodec band power+LR"}
 #: The classifier with the pretrained token model's frozen states beside its covariance
 #: features (issue 17's combined head; EEG rows, codec v1 tokens).
 TOKEN_MODEL_CLASSIFIER = "BioCodecClassifier(+TokenModel)"
@@ -413,6 +420,10 @@ def _single_channel_pipelines(sfreq, bands):
                      "token"),
             "BioCodec embedding+LR (gallery)": (make_pipeline(
                 BioCodecTokenizer(output="embedding"), StandardScaler(), gallery_lr()),
+                "epochs", "token"),
+            # the gallery's band-power pipeline on the signal the tokens decode to
+            "BioCodec band power+LR": (make_pipeline(
+                BioCodecTokenizer(output="bandpower"), StandardScaler(), gallery_lr()),
                 "epochs", "token"),
             CLASSIFIER: (BioCodecClassifier(), "epochs", "token"),
             **_token_model_classifier(),
@@ -816,10 +827,19 @@ def summarise(entry, pipeline, metric, size=None, units=None):
             "seconds": seconds, "n_params": int(np.median(params)) if params else None}
 
 
-def best_of(entry, family, metric, size=None):
-    """(name, summary) of the family's pipeline with the best mean."""
+def decoded_pipelines(entry):
+    """Names of the row's token pipelines that read the decoded signal."""
+    names = set(DECODED) & set(entry["config"]["pipelines"])
+    if entry["config"].get("tokenizer_default_output") == "bandpower":
+        names.add(DESIGN)
+    return names
+
+
+def best_of(entry, family, metric, size=None, exclude=()):
+    """(name, summary) of the family's pipeline with the best mean, ``exclude`` aside."""
     found = [(name, summarise(entry, name, metric, size))
-             for name, p in entry["config"]["pipelines"].items() if p["family"] == family]
+             for name, p in entry["config"]["pipelines"].items()
+             if p["family"] == family and name not in exclude]
     found = [(n, s) for n, s in found if s is not None]
     return max(found, key=lambda ns: ns[1]["mean"]) if found else (None, None)
 
@@ -900,10 +920,14 @@ def summary_rows(record):
             classic, c_sum = best_of(entry, "classic", metric, size)
             if token is None or classic is None:
                 continue
+            codes_only, o_sum = best_of(entry, "token", metric, size,
+                                        exclude=decoded_pipelines(entry))
             label = entry["config"]["title"] + (f" ({size}/class)" if size else "")
             rows.append({"key": key, "size": size, "label": label, "metric": metric,
                          "token": token, "token_mean": t_sum["mean"], "classic": classic,
                          "classic_mean": c_sum["mean"], "ratio": t_sum["mean"] / c_sum["mean"],
+                         "codes_only": codes_only,
+                         "codes_only_ratio": o_sum["mean"] / c_sum["mean"] if o_sum else None,
                          "design": (summarise(entry, DESIGN, metric, size) or {}).get("mean"),
                          "classifier": (summarise(entry, CLASSIFIER, metric, size)
                                         or {}).get("mean")})
@@ -1015,6 +1039,15 @@ def findings(record):
             + f". It is below 0.95 x the best classic one on {len(far)} rows"
             + (": " + "; ".join(f"{r['label']} ({r['ratio']:.3f} x)" for r in far)
                if far else "") + ".")
+        coded = [r for r in rows if r["codes_only_ratio"] is not None]
+        if any(r["codes_only"] != r["token"] for r in coded):
+            lines.append(
+                "Without the pipelines that read the decoded signal: at or above the best "
+                f"classic one on {sum(r['codes_only_ratio'] >= 1.0 for r in coded)} of "
+                f"{len(coded)} rows, below 0.95 x on "
+                f"{sum(r['codes_only_ratio'] < 0.95 for r in coded)} (lowest "
+                f"{min(r['codes_only_ratio'] for r in coded):.3f} x, "
+                f"{min(coded, key=lambda r: r['codes_only_ratio'])['label']}).")
         design = [r for r in rows if r["design"] is not None]
         if design:
             lead = [r for r in design if r["design"] >= r["classic_mean"]]
@@ -1100,11 +1133,19 @@ def render_page(record, fmt_table=_rst_table):
     if rows:
         parts.append(heading("Summary: best BioCodec pipeline against best classic pipeline",
                              "-"))
-        header = ["row", "metric", "best BioCodec", "best classic", "ratio", "design card",
-                  "BioCodecClassifier()"]
+        parts.append(
+            "Token pipelines read the tokens only, some through the codec's decoder: "
+            "``output=\"bandpower\"`` (``BioCodec band power+LR``, and the design card on "
+            "one-channel rows, where it is the default) takes band powers of the signal the "
+            "tokens decode to. The column *without the decoder* gives the best token "
+            "pipeline that reads the codes' statistics alone, and its ratio.\n")
+        header = ["row", "metric", "best BioCodec", "best classic", "ratio",
+                  "without the decoder (ratio)", "design card", "BioCodecClassifier()"]
         parts.append(fmt_table(header, [[
             r["label"], METRIC_LABELS[r["metric"]], f"{r['token']}: {100 * r['token_mean']:.1f}",
             f"{r['classic']}: {100 * r['classic_mean']:.1f}", f"{r['ratio']:.3f}",
+            "same" if r["codes_only"] == r["token"] else
+            f"{r['codes_only']} ({r['codes_only_ratio']:.3f})",
             "-" if r["design"] is None else f"{100 * r['design']:.1f}",
             "-" if r["classifier"] is None else f"{100 * r['classifier']:.1f}"]
             for r in rows]))

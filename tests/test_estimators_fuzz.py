@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from mne_biocodec import BioCodecTokenizer
+from mne_biocodec.estimators.features import band_power_bands
 from mne_biocodec.estimators._input import match_channels
 from mne_biocodec.preprocessing import (MAX_RESAMPLE_GROWTH, MAX_RESAMPLED_BYTES,
                                         SFREQ_RANGE, check_resample_size, check_sfreq,
@@ -121,7 +122,7 @@ def test_tokenizer_fit_validates(X, sfreq, default_codec):
     else:
         assert _valid_signals(X) and tok.sfreq_ == float(sfreq)
         assert tok.n_chans_ == tok.n_features_in_ == X.shape[1]
-        assert tok.output_ == ("tangent" if X.shape[1] > 1 else "embedding")
+        assert tok.output_ == ("tangent" if X.shape[1] > 1 else "bandpower")
 
 
 @FUZZ
@@ -180,6 +181,7 @@ def test_transform_shapes(dtype, shape, sfreq, output, default_codec, rng):
         "codes": (n_epochs, n_chans, 2, n_frames),
         "spatial": (n_epochs, n_chans * (n_chans - 1) // 2 + n_chans),
         "tangent": (n_epochs, n_chans * (n_chans + 1) // 2),
+        "bandpower": (n_epochs, n_chans * len(band_power_bands(sfreq, default_codec.sample_rate))),
     }.get(tok.output_, (n_epochs, n_chans * (per_channel.get(tok.output_, 0) + 1)))
     assert Xt.shape == expected
     assert np.all(np.isfinite(Xt))

@@ -2,10 +2,18 @@
 
 import numpy as np
 
+from ..tokens import detokenize
+
 __all__ = ["token_features", "token_feature_names", "token_coherence", "token_covariances",
-           "code_vector_streams", "auto_shrinkage", "FEATURE_KINDS"]
+           "token_band_power", "band_power_bands", "code_vector_streams", "auto_shrinkage",
+           "FEATURE_KINDS", "BAND_POWER_BANDS"]
 
 FEATURE_KINDS = ("spatial", "embedding", "histogram")
+#: Frequency bands (Hz) of :func:`token_band_power`: delta split in two, theta, low alpha,
+#: sigma (11-16 Hz, sleep spindles, which straddle the usual alpha and beta edges), beta,
+#: low and high gamma; only those below the Nyquist frequency are used.
+BAND_POWER_BANDS = ((0.5, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 11.0), (11.0, 16.0),
+                    (16.0, 25.0), (25.0, 40.0), (40.0, 60.0), (60.0, 90.0))
 
 
 def auto_shrinkage(n_chans, n_frames):
@@ -145,6 +153,63 @@ def token_coherence(tokens, codec, scale=True):
         diagonal holds the squared scales.
     """
     return token_covariances(tokens, codec, scale=scale)
+
+
+def band_power_bands(sfreq, codec_sfreq=None, bands=BAND_POWER_BANDS):
+    """The bands of ``bands`` that lie below the Nyquist frequency of ``sfreq`` (and of the
+    codec rate ``codec_sfreq``, which bounds what a decoded signal holds)."""
+    nyquist = min(float(sfreq), float(codec_sfreq or sfreq)) / 2.0
+    kept = tuple((float(lo), float(hi)) for lo, hi in bands if hi <= nyquist)
+    if not kept:
+        raise ValueError(f"No band lies below the Nyquist frequency ({nyquist:g} Hz) of "
+                         f"{float(sfreq):g} Hz signals; bands: {bands}. Give lower bands.")
+    return kept
+
+
+def token_band_power(tokens, codec, bands=BAND_POWER_BANDS, batch_size=None):
+    """Log band power of the signals the tokens decode to, ``(n_epochs, n_chans * n_bands)``.
+
+    The codec's decoder renders the tokens as a signal at the input rate and scale (the
+    tokens carry the spectrum: LaBraM's tokenizer is even trained to predict it from its
+    codes); Welch's method (windows of ``min(2 s, n_times, 512)`` samples, half overlap)
+    gives its power spectral density, averaged within each band.
+
+    Parameters
+    ----------
+    tokens : TokenSet
+        Tokens of ``n_epochs`` epochs.
+    codec : BioCodec
+        The codec that produced them.
+    bands : sequence of (float, float), default=BAND_POWER_BANDS
+        Frequency bands in Hz, ``[low, high)``; those above the Nyquist frequency of the
+        tokens' rate (or of the codec's, when lower) are dropped: see
+        :func:`band_power_bands`.
+    batch_size : int | None, default=None
+        Channel-epochs per forward pass of the decoder.
+
+    Returns
+    -------
+    features : ndarray of float32, shape (n_epochs, n_chans * n_bands)
+        ``log10`` of the mean power spectral density in microvolts squared per hertz,
+        channel by channel, band by band.
+    """
+    from scipy.signal import welch
+
+    sfreq = float(tokens.sfreq)
+    bands = band_power_bands(sfreq, tokens.codec_sfreq, bands)
+    # units_scale=1: the tokens' centres and scales are in microvolts, so is the result
+    signals = detokenize(tokens, codec, batch_size=batch_size, units_scale=1.0)
+    n_epochs, n_chans, n_times = signals.shape
+    freqs, psd = welch(signals, fs=sfreq, nperseg=int(min(2 * sfreq, n_times, 512)))
+    power = []
+    for lo, hi in bands:
+        inside = (freqs >= lo) & (freqs < hi)
+        if not inside.any():  # a band narrower than the frequency resolution
+            inside = np.abs(freqs - (lo + hi) / 2) == np.abs(freqs - (lo + hi) / 2).min()
+        power.append(psd[..., inside].mean(axis=-1))
+    # The floor keeps a flat (all-zero) channel finite.
+    feats = np.log10(np.maximum(np.stack(power, axis=-1), 1e-12))
+    return feats.reshape(n_epochs, n_chans * len(bands)).astype(np.float32)
 
 
 def token_features(tokens, codec, kind="spatial", log_scale=True):

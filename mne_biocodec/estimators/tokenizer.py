@@ -12,11 +12,13 @@ from ..codec import BioCodec, load_codec
 from ..preprocessing import check_sfreq, check_signal_array, prepare_signals
 from ..tokens import TokenSet, detokenize, tokenize
 from ._input import check_not_bool, is_epochs, resolve_input
-from .features import token_coherence, token_covariances, token_feature_names, token_features
+from .features import (BAND_POWER_BANDS, band_power_bands, token_band_power, token_coherence,
+                       token_covariances, token_feature_names, token_features)
 
 __all__ = ["BioCodecTokenizer"]
 
-OUTPUTS = ("auto", "tangent", "spatial", "embedding", "histogram", "coherence", "codes")
+OUTPUTS = ("auto", "tangent", "spatial", "embedding", "histogram", "bandpower", "coherence",
+           "codes")
 # The "tangent" matrices: codebook 1 only, shrinkage 0.5, trace-normalised. Chosen on
 # eegmmidb subjects 2-5 (subject 1 held out) among 50 token feature sets with
 # LogisticRegression() at its defaults: benchmarks/default_features.py (deeper codebooks add
@@ -49,10 +51,13 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         A shipped codec name, a codec file/folder, or a codec object.
     n_q : int | None, default=None
         Codebooks used (the bitrate: 1000 bit/s per channel at 6 for EEG); all when None.
-    output : {"auto", "tangent", "spatial", "embedding", "histogram", "coherence", "codes"}, \
-            default="auto"
+    output : {"auto", "tangent", "spatial", "embedding", "histogram", "bandpower", \
+            "coherence", "codes"}, default="auto"
         What :meth:`transform` returns. ``"auto"``: ``"tangent"`` for multichannel input,
-        ``"embedding"`` for single-channel input. ``"tangent"`` (2-D, ready for a linear
+        ``"bandpower"`` for single-channel input (where there is no spatial structure to
+        use; with ``LogisticRegression()`` at its defaults it scores 97.5 ROC AUC on DREAMS
+        spindles against 83.8 for ``"embedding"``, and 100 / 97.5 against 97.5 / 92.5
+        balanced accuracy on Bonn seizures, S vs Z / S vs N+F: ``benchmarks/decoding.py``). ``"tangent"`` (2-D, ready for a linear
         model at its defaults): per epoch, a covariance-like matrix of the channels'
         codebook-1 code-vector streams (their correlation shrunk halfway to the identity,
         rows and columns scaled by the channels' robust scales when ``log_scale``, divided by
@@ -64,7 +69,12 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         plus each channel's log robust scale. ``"embedding"`` (2-D): per channel and codebook the
         mean and standard deviation over frames of the 16-d code vectors, plus each channel's
         log robust scale. ``"histogram"`` (2-D): per channel and codebook the fraction of
-        frames using each code, plus the log scales. ``"coherence"`` (3-D): the same
+        frames using each code, plus the log scales. ``"bandpower"`` (2-D): per channel, the
+        log10 power (microvolts squared per hertz) in each band of
+        ``mne_biocodec.estimators.BAND_POWER_BANDS`` below the Nyquist
+        frequency, of the signal the tokens decode to (the codec's decoder: what the tokens
+        hold of the spectrum; :func:`~mne_biocodec.estimators.token_band_power`),
+        ``log_scale`` aside (power is absolute already). ``"coherence"`` (3-D): the same
         correlations as ``"spatial"`` as symmetric matrices ``(n_epochs, n_chans, n_chans)``
         with a unit diagonal, rows and columns multiplied by the channels' robust scales
         when ``log_scale`` (covariance-like, for Riemannian tools: see
@@ -246,11 +256,11 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         self.n_features_in_ = self.n_chans_
         self.ch_names_ = ch_names
         if self.output == "auto":
-            self.output_ = "tangent" if self.n_chans_ > 1 else "embedding"
+            self.output_ = "tangent" if self.n_chans_ > 1 else "bandpower"
         elif self.output in ("tangent", "spatial", "coherence") and self.n_chans_ < 2:
             raise ValueError(
                 f"output={self.output!r} compares channels and needs at least 2; got 1 channel. "
-                "Use output='embedding' (or 'auto') for single-channel data."
+                "Use output='bandpower' (or 'auto') or 'embedding' for single-channel data."
             )
         else:
             self.output_ = self.output
@@ -344,8 +354,9 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         Xt : ndarray
             ``(n_epochs, n_chans (n_chans + 1) / 2)`` float64 tangent vectors for ``output``
             "tangent"; ``(n_epochs, n_features)`` float32 features for "spatial",
-            "embedding" or "histogram"; ``(n_epochs, n_chans, n_chans)`` float64 matrices for
-            "coherence"; ``(n_epochs, n_chans, n_q, n_frames)`` codes for "codes".
+            "embedding", "histogram" or "bandpower"; ``(n_epochs, n_chans, n_chans)`` float64
+            matrices for "coherence"; ``(n_epochs, n_chans, n_q, n_frames)`` codes for
+            "codes".
         """
         return self.transform_tokens(X if isinstance(X, TokenSet) else self.encode(X))
 
@@ -373,6 +384,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             return self.tangent_space_.transform(self._tangent_matrices(tokens))
         if self.output_ == "coherence":
             return token_coherence(tokens, self.codec_, scale=self.log_scale)
+        if self.output_ == "bandpower":
+            return token_band_power(tokens, self.codec_, batch_size=self.batch_size)
         return token_features(tokens, self.codec_, kind=self.output_, log_scale=self.log_scale)
 
     def _check_tokens(self, tokens):
@@ -425,8 +438,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         return detokenize(tokens, self.codec_, batch_size=self.batch_size, units_scale=1.0)
 
     def get_feature_names_out(self, input_features=None):
-        """Names of the 2-D features (``output`` "tangent", "spatial", "embedding" or
-        "histogram").
+        """Names of the 2-D features (``output`` "tangent", "spatial", "embedding",
+        "histogram" or "bandpower").
 
         Parameters
         ----------
@@ -442,7 +455,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             what = "4-D tokens" if self.output_ == "codes" else "3-D matrices"
             raise ValueError(
                 f"output={self.output_!r} returns {what}, which have no feature names. Use "
-                "output='tangent', 'spatial', 'embedding' or 'histogram' for 2-D features."
+                "output='tangent', 'spatial', 'embedding', 'histogram' or 'bandpower' for 2-D "
+                "features."
             )
         ch_names = input_features or self.ch_names_ or [f"ch{i}" for i in range(self.n_chans_)]
         if len(ch_names) != self.n_chans_:
@@ -455,6 +469,10 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             rows, cols = np.triu_indices(self.n_chans_)
             return np.asarray([f"{ch_names[i]}-{ch_names[j]}_tangent"
                                for i, j in zip(rows, cols)], dtype=object)
+        if self.output_ == "bandpower":
+            bands = band_power_bands(self.sfreq_, self.codec_.sample_rate, BAND_POWER_BANDS)
+            return np.asarray([f"{ch}_{lo:g}-{hi:g}Hz_log10_power" for ch in ch_names
+                               for lo, hi in bands], dtype=object)
         return token_feature_names(ch_names, self.n_q_, self.codec_.config["codebook_dim"],
                                    self.codec_.codebook_size, kind=self.output_,
                                    log_scale=self.log_scale)
