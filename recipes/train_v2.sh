@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Train biocodec-eeg v2 in the background, or continue it: rerunning resumes from the newest
-# intact checkpoint in runs/biocodec-eeg-v2 (gitignored; it persists between sessions).
+# intact checkpoint in runs/biocodec-eeg-v2 (gitignored and machine-local: it survives a
+# session on the same machine, not a move to a new one unless the folder is copied there).
 #
 #   recipes/train_v2.sh           start or resume (returns at once), then print the progress
 #   recipes/train_v2.sh --status  print the progress (steps, held-out r / SI-SDR, s/step)
