@@ -230,6 +230,23 @@ def test_single_channel_design_card_reads_the_spectrum_of_the_tokens(data_root, 
     assert np.median(error) < 0.15  # within a factor 1.4 of the recording's power
 
 
+def test_band_power_bands_follow_the_codec_and_the_rate(default_codec):
+    from mne_biocodec import load_codec
+    from mne_biocodec.estimators import EMG_BAND_POWER_BANDS
+
+    assert band_power_bands(100.0, 250.0)[-1] == (25.0, 40.0)  # 50 Hz Nyquist
+    assert band_power_bands(160.0, 250.0)[-1] == (40.0, 60.0)  # 80 Hz Nyquist
+    assert band_power_bands(1000.0, 100.0)[-1] == (25.0, 40.0)  # a 100-Hz codec bounds it
+    with pytest.raises(ValueError, match="No band lies below the Nyquist"):
+        band_power_bands(2.0)
+    X = np.random.default_rng(0).standard_normal((2, 1, 1000)) * 1e-5
+    emg = BioCodecTokenizer(codec=load_codec("biocodec-emg"), sfreq=1000.0).fit(X)
+    names = emg.get_feature_names_out()
+    assert emg.output_ == "bandpower" and emg.transform(X).shape == (2, len(names))
+    assert names[0] == "ch0_10-20Hz_log10_power" and names[-1] == "ch0_320-500Hz_log10_power"
+    assert len(names) == len(band_power_bands(1000.0, 1000.0, EMG_BAND_POWER_BANDS))
+
+
 def test_classifier_in_grid_search(mi_data, default_codec):
     X, y, sfreq = mi_data
     grid = GridSearchCV(BioCodecClassifier(codec=default_codec, sfreq=sfreq, max_epochs=2,

@@ -6,7 +6,7 @@ from ..tokens import detokenize
 
 __all__ = ["token_features", "token_feature_names", "token_coherence", "token_covariances",
            "token_band_power", "band_power_bands", "code_vector_streams", "auto_shrinkage",
-           "FEATURE_KINDS", "BAND_POWER_BANDS"]
+           "FEATURE_KINDS", "BAND_POWER_BANDS", "EMG_BAND_POWER_BANDS"]
 
 FEATURE_KINDS = ("spatial", "embedding", "histogram")
 #: Frequency bands (Hz) of :func:`token_band_power`: delta split in two, theta, low alpha,
@@ -14,6 +14,11 @@ FEATURE_KINDS = ("spatial", "embedding", "histogram")
 #: low and high gamma; only those below the Nyquist frequency are used.
 BAND_POWER_BANDS = ((0.5, 2.0), (2.0, 4.0), (4.0, 8.0), (8.0, 11.0), (11.0, 16.0),
                     (16.0, 25.0), (25.0, 40.0), (40.0, 60.0), (60.0, 90.0))
+#: The bands for EMG codecs: surface EMG holds its power between about 10 and 500 Hz, in
+#: octaves up to 320 Hz here, then up to the Nyquist frequencies of 1 and 2 kHz (needle
+#: EMG reaches higher).
+EMG_BAND_POWER_BANDS = ((10.0, 20.0), (20.0, 40.0), (40.0, 80.0), (80.0, 160.0),
+                        (160.0, 320.0), (320.0, 500.0), (500.0, 1000.0))
 
 
 def auto_shrinkage(n_chans, n_frames):
@@ -166,7 +171,7 @@ def band_power_bands(sfreq, codec_sfreq=None, bands=BAND_POWER_BANDS):
     return kept
 
 
-def token_band_power(tokens, codec, bands=BAND_POWER_BANDS, batch_size=None):
+def token_band_power(tokens, codec, bands=None, batch_size=None):
     """Log band power of the signals the tokens decode to, ``(n_epochs, n_chans * n_bands)``.
 
     The codec's decoder renders the tokens as a signal at the input rate and scale (the
@@ -180,10 +185,11 @@ def token_band_power(tokens, codec, bands=BAND_POWER_BANDS, batch_size=None):
         Tokens of ``n_epochs`` epochs.
     codec : BioCodec
         The codec that produced them.
-    bands : sequence of (float, float), default=BAND_POWER_BANDS
+    bands : sequence of (float, float) | None, default=None
         Frequency bands in Hz, ``[low, high)``; those above the Nyquist frequency of the
         tokens' rate (or of the codec's, when lower) are dropped: see
-        :func:`band_power_bands`.
+        :func:`band_power_bands`. None: :data:`BAND_POWER_BANDS`, or
+        :data:`EMG_BAND_POWER_BANDS` for an EMG codec.
     batch_size : int | None, default=None
         Channel-epochs per forward pass of the decoder.
 
@@ -196,6 +202,8 @@ def token_band_power(tokens, codec, bands=BAND_POWER_BANDS, batch_size=None):
     from scipy.signal import welch
 
     sfreq = float(tokens.sfreq)
+    if bands is None:
+        bands = EMG_BAND_POWER_BANDS if codec.modality == "emg" else BAND_POWER_BANDS
     bands = band_power_bands(sfreq, tokens.codec_sfreq, bands)
     # units_scale=1: the tokens' centres and scales are in microvolts, so is the result
     signals = detokenize(tokens, codec, batch_size=batch_size, units_scale=1.0)

@@ -12,8 +12,9 @@ from ..codec import BioCodec, load_codec
 from ..preprocessing import check_sfreq, check_signal_array, prepare_signals
 from ..tokens import TokenSet, detokenize, tokenize
 from ._input import check_not_bool, is_epochs, resolve_input
-from .features import (BAND_POWER_BANDS, band_power_bands, token_band_power, token_coherence,
-                       token_covariances, token_feature_names, token_features)
+from .features import (BAND_POWER_BANDS, EMG_BAND_POWER_BANDS, band_power_bands,
+                       token_band_power, token_coherence, token_covariances,
+                       token_feature_names, token_features)
 
 __all__ = ["BioCodecTokenizer"]
 
@@ -71,8 +72,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         log robust scale. ``"histogram"`` (2-D): per channel and codebook the fraction of
         frames using each code, plus the log scales. ``"bandpower"`` (2-D): per channel, the
         log10 power (microvolts squared per hertz) in each band of
-        ``mne_biocodec.estimators.BAND_POWER_BANDS`` below the Nyquist
-        frequency, of the signal the tokens decode to (the codec's decoder: what the tokens
+        ``mne_biocodec.estimators.BAND_POWER_BANDS`` (``EMG_BAND_POWER_BANDS`` for an EMG
+        codec) below the Nyquist frequency, of the signal the tokens decode to (the codec's decoder: what the tokens
         hold of the spectrum; :func:`~mne_biocodec.estimators.token_band_power`),
         ``log_scale`` aside (power is absolute already). ``"coherence"`` (3-D): the same
         correlations as ``"spatial"`` as symmetric matrices ``(n_epochs, n_chans, n_chans)``
@@ -470,7 +471,9 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             return np.asarray([f"{ch_names[i]}-{ch_names[j]}_tangent"
                                for i, j in zip(rows, cols)], dtype=object)
         if self.output_ == "bandpower":
-            bands = band_power_bands(self.sfreq_, self.codec_.sample_rate, BAND_POWER_BANDS)
+            bands = band_power_bands(self.sfreq_, self.codec_.sample_rate,
+                                     EMG_BAND_POWER_BANDS if self.codec_.modality == "emg"
+                                     else BAND_POWER_BANDS)
             return np.asarray([f"{ch}_{lo:g}-{hi:g}Hz_log10_power" for ch in ch_names
                                for lo, hi in bands], dtype=object)
         return token_feature_names(ch_names, self.n_q_, self.codec_.config["codebook_dim"],
