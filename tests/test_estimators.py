@@ -113,6 +113,11 @@ def test_inverse_transform_reconstructs(fitted_tokenizer, mi_data):
     # not in the codes)
     bare = fitted_tokenizer.inverse_transform(tokens.codes)
     assert bare.shape[:2] == X.shape[:2] and 641 <= bare.shape[-1] <= 641 + 12 * 160 / 250
+    # output="decoded" is the same round trip as a transform, for signal pipelines
+    decoded = clone(fitted_tokenizer).set_params(output="decoded")
+    np.testing.assert_array_equal(decoded.fit_transform(X), rec)
+    with pytest.raises(ValueError, match="3-D signals, which have no feature names"):
+        decoded.get_feature_names_out()
 
 
 def test_pipeline_cross_validation_above_chance(mi_data, default_codec):

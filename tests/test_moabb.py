@@ -86,13 +86,19 @@ def test_pipeline_files_load_with_moabb():
 
 def test_make_pipelines_and_inputs():
     imagery = make_pipelines("LeftRightImagery", sfreq=160.0)
-    assert list(imagery) == ["BioCodec+LR", "BioCodec+TS+LR", "BioCodecClassifier",
-                             "CSP+LDA", "TS+LR"]
+    assert list(imagery) == ["BioCodec+LR", "BioCodec+TS+LR", "BioCodec-Decoded+TS+LR",
+                             "BioCodecClassifier", "CSP+LDA", "TS+LR"]
     assert {pipeline_input(p) for p in imagery.values()} == {"array"}
+    # the decoded pipeline is MOABB's TS+LR after a decoding tokenizer
+    decoded = imagery["BioCodec-Decoded+TS+LR"]
+    assert decoded.named_steps["tokens"].output == "decoded"
+    assert [n for n, _ in decoded.steps[1:]] == [n for n, _ in imagery["TS+LR"].steps]
     ssvep = make_pipelines("SSVEP", sfreq=256.0, names=["BioCodec-FB+LR", "BioCodec-Ext+TS+LR",
+                                                        "BioCodec-Decoded-Ext+TS+LR",
                                                         "SSVEP_TS+LR", "SSVEP_CCA", "TS+LR"])
     assert [pipeline_input(p) for p in ssvep.values()] == ["filterbank", "filterbank",
-                                                          "filterbank", "epochs", "array"]
+                                                          "filterbank", "filterbank",
+                                                          "epochs", "array"]
     cached = make_pipelines("ssvep", sfreq=256.0, cache_dir="tok-cache",
                             names=["BioCodec+LR", "BioCodec-FB+LR"])
     assert cached["BioCodec+LR"].named_steps["tokens"].cache == "tok-cache"

@@ -19,7 +19,7 @@ from .features import (BAND_POWER_BANDS, EMG_BAND_POWER_BANDS, band_power_bands,
 __all__ = ["BioCodecTokenizer"]
 
 OUTPUTS = ("auto", "tangent", "spatial", "embedding", "histogram", "bandpower", "coherence",
-           "codes")
+           "decoded", "codes")
 # The "tangent" matrices: codebook 1 only, shrinkage 0.5, trace-normalised. Chosen on
 # eegmmidb subjects 2-5 (subject 1 held out) among 50 token feature sets with
 # LogisticRegression() at its defaults: benchmarks/default_features.py (deeper codebooks add
@@ -53,7 +53,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
     n_q : int | None, default=None
         Codebooks used (the bitrate: 1000 bit/s per channel at 6 for EEG); all when None.
     output : {"auto", "tangent", "spatial", "embedding", "histogram", "bandpower", \
-            "coherence", "codes"}, default="auto"
+            "coherence", "decoded", "codes"}, default="auto"
         What :meth:`transform` returns. ``"auto"``: ``"tangent"`` for multichannel input,
         ``"bandpower"`` for single-channel input (where there is no spatial structure to
         use; with ``LogisticRegression()`` at its defaults it scores 97.5 ROC AUC on DREAMS
@@ -79,7 +79,11 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         correlations as ``"spatial"`` as symmetric matrices ``(n_epochs, n_chans, n_chans)``
         with a unit diagonal, rows and columns multiplied by the channels' robust scales
         when ``log_scale`` (covariance-like, for Riemannian tools: see
-        :class:`~mne_biocodec.moabb.CoherenceMatrices`). ``"codes"`` (4-D): the integer tokens
+        :class:`~mne_biocodec.moabb.CoherenceMatrices`). ``"decoded"`` (3-D): the signals the
+        tokens decode to, ``(n_epochs, n_chans, n_times)`` in volts at the input rate (as
+        :meth:`inverse_transform` of :meth:`encode` gives them), for signal pipelines
+        downstream: what a task loses when its data are stored as tokens.
+        ``"codes"`` (4-D): the integer tokens
         ``(n_epochs, n_chans, n_q, n_frames)``, uint8 for codebooks of at most 256 entries.
     log_scale : bool, default=True
         Include each channel's log10 robust scale in the 2-D features, or its robust scale
@@ -356,8 +360,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             ``(n_epochs, n_chans (n_chans + 1) / 2)`` float64 tangent vectors for ``output``
             "tangent"; ``(n_epochs, n_features)`` float32 features for "spatial",
             "embedding", "histogram" or "bandpower"; ``(n_epochs, n_chans, n_chans)`` float64
-            matrices for "coherence"; ``(n_epochs, n_chans, n_q, n_frames)`` codes for
-            "codes".
+            matrices for "coherence"; ``(n_epochs, n_chans, n_times)`` float64 signals in
+            volts for "decoded"; ``(n_epochs, n_chans, n_q, n_frames)`` codes for "codes".
         """
         return self.transform_tokens(X if isinstance(X, TokenSet) else self.encode(X))
 
@@ -387,6 +391,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             return token_coherence(tokens, self.codec_, scale=self.log_scale)
         if self.output_ == "bandpower":
             return token_band_power(tokens, self.codec_, batch_size=self.batch_size)
+        if self.output_ == "decoded":
+            return detokenize(tokens, self.codec_, batch_size=self.batch_size)
         return token_features(tokens, self.codec_, kind=self.output_, log_scale=self.log_scale)
 
     def _check_tokens(self, tokens):
@@ -452,8 +458,9 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         names : ndarray of str
         """
         check_is_fitted(self, "codec_")
-        if self.output_ in ("codes", "coherence"):
-            what = "4-D tokens" if self.output_ == "codes" else "3-D matrices"
+        if self.output_ in ("codes", "coherence", "decoded"):
+            what = {"codes": "4-D tokens", "coherence": "3-D matrices",
+                    "decoded": "3-D signals"}[self.output_]
             raise ValueError(
                 f"output={self.output_!r} returns {what}, which have no feature names. Use "
                 "output='tangent', 'spatial', 'embedding', 'histogram' or 'bandpower' for 2-D "

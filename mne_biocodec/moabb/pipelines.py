@@ -149,6 +149,7 @@ def _with_cache(estimator, cache_dir):
 def _biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params, random_state):
     from moabb.pipelines.features import ExtendedSSVEPSignal
     from moabb.pipelines.utils import FilterBank
+    from pyriemann.estimation import Covariances
     from pyriemann.tangentspace import TangentSpace
 
     from ..estimators import BioCodecClassifier
@@ -169,6 +170,14 @@ def _biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params, rand
             ("ts", TangentSpace(metric="riemann")),
             ("lr", LogisticRegression(C=1.0)),
         ]),
+        # MOABB's TS+LR on the signals the tokens decode to: what storing the epochs as
+        # tokens costs the classic pipeline (not a reading of the codes themselves).
+        "BioCodec-Decoded+TS+LR": Pipeline([
+            ("tokens", _tokenizer(codec, sfreq, cache_dir, output="decoded")),
+            ("cov", Covariances("oas")),
+            ("ts", TangentSpace(metric="riemann")),
+            ("lr", LogisticRegression(C=1.0)),
+        ]),
     }
     if family == "ssvep":
         # SSVEP lives in narrow bands around the stimulation frequencies (13-21 Hz, above the
@@ -185,6 +194,14 @@ def _biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params, rand
             ("extend", ExtendedSSVEPSignal()),
             ("tokens", _tokenizer(codec, sfreq, cache_dir, output="coherence")),
             ("coherence", CoherenceMatrices(normalize=True)),
+            ("ts", TangentSpace(metric="riemann")),
+            ("lr", LogisticRegression(C=1.0)),
+        ])
+        # MOABB's SSVEP_TS+LR on the decoded tokens of the stacked bands.
+        pipes["BioCodec-Decoded-Ext+TS+LR"] = Pipeline([
+            ("extend", ExtendedSSVEPSignal()),
+            ("tokens", _tokenizer(codec, sfreq, cache_dir, output="decoded")),
+            ("cov", Covariances("oas")),
             ("ts", TangentSpace(metric="riemann")),
             ("lr", LogisticRegression(C=1.0)),
         ])
@@ -259,6 +276,8 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
         For imagery: ``"BioCodec+LR"`` (spatial token coherence + log channel scales,
         standardised, L2 logistic regression), ``"BioCodec+TS+LR"`` (token coherence matrices
         scaled by the channels' relative power, tangent space, logistic regression),
+        ``"BioCodec-Decoded+TS+LR"`` (MOABB's TS+LR on the signals the tokens decode to,
+        ``output="decoded"``: what storing the epochs as tokens costs the classic pipeline),
         ``"BioCodecClassifier"`` (its default covariance head),
         ``"CSP+LDA"`` and ``"TS+LR"`` (MOABB's CSP.yml and TSLR.yml). For SSVEP, the same
         BioCodec pipelines plus ``"BioCodec-FB+LR"`` (``"BioCodec+LR"`` features of each band
@@ -266,6 +285,8 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
         coherence in place of the covariance: the bands stacked as channels by
         :class:`~moabb.pipelines.features.ExtendedSSVEPSignal`, tokenised, coherence matrices,
         tangent space, logistic regression; ``FilterBankSSVEP`` input),
+        ``"BioCodec-Decoded-Ext+TS+LR"`` (``"SSVEP_TS+LR"`` on the decoded tokens of the
+        stacked bands),
         ``"SSVEP_TS+LR"`` (MOABB's TSLR-SSVEP.yml: needs ``FilterBankSSVEP`` input),
         ``"SSVEP_CCA"`` (CCA-SSVEP.yml: needs ``mne.Epochs`` and stimulus-frequency labels)
         and ``"TS+LR"``. :func:`pipeline_input` tells which input each one takes.
@@ -274,7 +295,8 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
     --------
     >>> pipes = make_pipelines("LeftRightImagery", sfreq=160.0)  # doctest: +SKIP
     >>> sorted(pipes)  # doctest: +SKIP
-    ['BioCodec+LR', 'BioCodec+TS+LR', 'BioCodecClassifier', 'CSP+LDA', 'TS+LR']
+    ['BioCodec+LR', 'BioCodec+TS+LR', 'BioCodec-Decoded+TS+LR', 'BioCodecClassifier',
+     'CSP+LDA', 'TS+LR']
     """
     family = _family(paradigm)
     pipes = {**_biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params,
