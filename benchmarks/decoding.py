@@ -378,7 +378,8 @@ def load_ssvep(key, draws):
     if not np.array_equal(np.asarray(y_fb), y):
         raise RuntimeError("SSVEP and FilterBankSSVEP returned different trials.")
     sfreq = float(epochs.info["sfreq"])
-    names = ["BioCodec-FB+LR", "BioCodec-Ext+TS+LR", "BioCodec-Decoded-Ext+TS+LR", "SSVEP_TS+LR"] + (
+    names = ["BioCodec-FB+LR", "BioCodec-Ext+TS+LR", "BioCodec-Decoded-Ext+TS+LR",
+             "SSVEP_TS+LR"] + (
         ["SSVEP_CCA"] if n_classes == 3 else [])
     made = make_pipelines("SSVEP", sfreq=sfreq, names=names)
     pipes = {DESIGN: (make_pipeline(BioCodecTokenizer(), LogisticRegression()), "epochs",

@@ -5,8 +5,8 @@ import numpy as np
 from ..tokens import detokenize
 
 __all__ = ["token_features", "token_feature_names", "token_coherence", "token_covariances",
-           "token_band_power", "band_power_bands", "code_vector_streams", "auto_shrinkage",
-           "FEATURE_KINDS", "BAND_POWER_BANDS", "EMG_BAND_POWER_BANDS"]
+           "token_band_power", "band_power_bands", "default_bands", "code_vector_streams",
+           "auto_shrinkage", "FEATURE_KINDS", "BAND_POWER_BANDS", "EMG_BAND_POWER_BANDS"]
 
 FEATURE_KINDS = ("spatial", "embedding", "histogram")
 #: Frequency bands (Hz) of :func:`token_band_power`: delta split in two, theta, low alpha,
@@ -160,6 +160,11 @@ def token_coherence(tokens, codec, scale=True):
     return token_covariances(tokens, codec, scale=scale)
 
 
+def default_bands(codec):
+    """:data:`EMG_BAND_POWER_BANDS` for an EMG codec, :data:`BAND_POWER_BANDS` otherwise."""
+    return EMG_BAND_POWER_BANDS if codec.modality == "emg" else BAND_POWER_BANDS
+
+
 def band_power_bands(sfreq, codec_sfreq=None, bands=BAND_POWER_BANDS):
     """The bands of ``bands`` that lie below the Nyquist frequency of ``sfreq`` (and of the
     codec rate ``codec_sfreq``, which bounds what a decoded signal holds)."""
@@ -202,9 +207,8 @@ def token_band_power(tokens, codec, bands=None, batch_size=None):
     from scipy.signal import welch
 
     sfreq = float(tokens.sfreq)
-    if bands is None:
-        bands = EMG_BAND_POWER_BANDS if codec.modality == "emg" else BAND_POWER_BANDS
-    bands = band_power_bands(sfreq, tokens.codec_sfreq, bands)
+    bands = band_power_bands(sfreq, tokens.codec_sfreq,
+                             default_bands(codec) if bands is None else bands)
     # units_scale=1: the tokens' centres and scales are in microvolts, so is the result
     signals = detokenize(tokens, codec, batch_size=batch_size, units_scale=1.0)
     n_epochs, n_chans, n_times = signals.shape

@@ -12,9 +12,8 @@ from ..codec import BioCodec, load_codec
 from ..preprocessing import check_sfreq, check_signal_array, prepare_signals
 from ..tokens import TokenSet, detokenize, tokenize
 from ._input import check_not_bool, is_epochs, resolve_input
-from .features import (BAND_POWER_BANDS, EMG_BAND_POWER_BANDS, band_power_bands,
-                       token_band_power, token_coherence, token_covariances,
-                       token_feature_names, token_features)
+from .features import (band_power_bands, default_bands, token_band_power, token_coherence,
+                       token_covariances, token_feature_names, token_features)
 
 __all__ = ["BioCodecTokenizer"]
 
@@ -58,14 +57,14 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         ``"bandpower"`` for single-channel input (where there is no spatial structure to
         use; with ``LogisticRegression()`` at its defaults it scores 97.5 ROC AUC on DREAMS
         spindles against 83.8 for ``"embedding"``, and 100 / 97.5 against 97.5 / 92.5
-        balanced accuracy on Bonn seizures, S vs Z / S vs N+F: ``benchmarks/decoding.py``). ``"tangent"`` (2-D, ready for a linear
-        model at its defaults): per epoch, a covariance-like matrix of the channels'
-        codebook-1 code-vector streams (their correlation shrunk halfway to the identity,
-        rows and columns scaled by the channels' robust scales when ``log_scale``, divided by
-        its mean diagonal), mapped to the tangent space at the Riemannian mean of the
-        matrices seen in ``fit`` (pyRiemann's ``TangentSpace``), ``n_chans (n_chans + 1) / 2``
-        values of order one; the only output that learns something in ``fit``.
-        ``"spatial"`` (2-D): for each pair of channels the
+        balanced accuracy on Bonn seizures, S vs Z / S vs N+F: ``benchmarks/decoding.py``).
+        ``"tangent"`` (2-D, ready for a linear model at its defaults): per epoch, a
+        covariance-like matrix of the channels' codebook-1 code-vector streams (their
+        correlation shrunk halfway to the identity, rows and columns scaled by the channels'
+        robust scales when ``log_scale``, divided by its mean diagonal), mapped to the
+        tangent space at the Riemannian mean of the matrices seen in ``fit`` (pyRiemann's
+        ``TangentSpace``), ``n_chans (n_chans + 1) / 2`` values of order one; the only output
+        that learns something in ``fit``. ``"spatial"`` (2-D): for each pair of channels the
         correlation of their code-vector streams (the paper's codebook-embedding coherence),
         plus each channel's log robust scale. ``"embedding"`` (2-D): per channel and codebook the
         mean and standard deviation over frames of the 16-d code vectors, plus each channel's
@@ -73,9 +72,10 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         frames using each code, plus the log scales. ``"bandpower"`` (2-D): per channel, the
         log10 power (microvolts squared per hertz) in each band of
         ``mne_biocodec.estimators.BAND_POWER_BANDS`` (``EMG_BAND_POWER_BANDS`` for an EMG
-        codec) below the Nyquist frequency, of the signal the tokens decode to (the codec's decoder: what the tokens
-        hold of the spectrum; :func:`~mne_biocodec.estimators.token_band_power`),
-        ``log_scale`` aside (power is absolute already). ``"coherence"`` (3-D): the same
+        codec) below the Nyquist frequency, of the signal the tokens decode to (the codec's
+        decoder: what the tokens hold of the spectrum;
+        :func:`~mne_biocodec.estimators.token_band_power`), ``log_scale`` aside (power is
+        absolute already). ``"coherence"`` (3-D): the same
         correlations as ``"spatial"`` as symmetric matrices ``(n_epochs, n_chans, n_chans)``
         with a unit diagonal, rows and columns multiplied by the channels' robust scales
         when ``log_scale`` (covariance-like, for Riemannian tools: see
@@ -479,8 +479,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
                                for i, j in zip(rows, cols)], dtype=object)
         if self.output_ == "bandpower":
             bands = band_power_bands(self.sfreq_, self.codec_.sample_rate,
-                                     EMG_BAND_POWER_BANDS if self.codec_.modality == "emg"
-                                     else BAND_POWER_BANDS)
+                                     default_bands(self.codec_))
             return np.asarray([f"{ch}_{lo:g}-{hi:g}Hz_log10_power" for ch in ch_names
                                for lo, hi in bands], dtype=object)
         return token_feature_names(ch_names, self.n_q_, self.codec_.config["codebook_dim"],
