@@ -965,8 +965,17 @@ def _per_unit_lead(entry, size):
     return leads
 
 
+def _status(met, met_codes=None):
+    """A target's status; ``met_codes``: the same target reading the codes alone (without the
+    pipelines that read the decoded signal), given where the two readings can differ."""
+    word = {True: "met", False: "**missed**", None: "-"}
+    if met_codes is None:
+        return word[met]
+    return f"{word[met]} counting the decoder; {word[met_codes]} on the codes alone"
+
+
 def targets(record):
-    """Issue 19's targets: list of (target, measured, met: bool | None)."""
+    """Issue 19's targets: list of (target, measured, met[, met reading the codes alone])."""
     out = []
     tasks = record["tasks"]
     mi = tasks.get("mi_lr", {})
@@ -983,12 +992,17 @@ def targets(record):
             means = {n: summarise(mi, n, "roc_auc") for n, p in mi["config"]["pipelines"].items()
                      if p["family"] == "token"}
             means = {n: v["mean"] for n, v in means.items() if v is not None}
+            decoded = decoded_pipelines(mi)
+            codes_best = max(v for n, v in s1.items() if n not in decoded and v is not None
+                             and mi["config"]["pipelines"][n]["family"] == "token")
             out.append(("Design card within 0.02 of the best token pipeline (subject 1)",
                         f"{100 * design:.1f} vs best token {100 * token_best:.1f} "
-                        f"(gap {100 * (token_best - design):.1f} points; over subjects 1-5: "
+                        f"(gap {100 * (token_best - design):.1f} points; reading the codes "
+                        f"alone {100 * codes_best:.1f}, gap "
+                        f"{100 * (codes_best - design):.1f}; over subjects 1-5: "
                         f"{100 * means.get(DESIGN, np.nan):.1f} vs "
                         f"{100 * max(means.values()):.1f})",
-                        design >= token_best - 0.02))
+                        design >= token_best - 0.02, design >= codes_best - 0.02))
     cost = record.get("cost", {})
     try:
         acc = np.mean(cost["design_cv"]["scores"])
@@ -1024,11 +1038,11 @@ def targets(record):
         worst_coded = min(coded, key=lambda r: r["codes_only_ratio"])
         out.append(("Best BioCodec >= best classic on at least half of the rows",
                     f"{wins} of {len(rows)} rows; without the decoder {wins_coded} of "
-                    f"{len(coded)}", wins >= len(rows) / 2))
+                    f"{len(coded)}", wins >= len(rows) / 2, wins_coded >= len(coded) / 2))
         out.append(("Best BioCodec never below 0.95 x best classic",
                     f"lowest {worst['ratio']:.3f} x ({worst['label']}); without the decoder "
                     f"{worst_coded['codes_only_ratio']:.3f} x ({worst_coded['label']})",
-                    worst["ratio"] >= 0.95))
+                    worst["ratio"] >= 0.95, worst_coded["codes_only_ratio"] >= 0.95))
     low = tasks.get("mi_lr_lowres", {})
     if low.get("units"):
         for size in (5, 10):
@@ -1183,7 +1197,7 @@ def render_page(record, fmt_table=_rst_table):
     if found:
         parts.append(heading("Targets of issue 19", "-"))
         parts.append(fmt_table(["target", "measured", "status"], [
-            [t, m, {True: "met", False: "**missed**", None: "-"}[ok]] for t, m, ok in found]))
+            [t, m, _status(*ok)] for t, m, *ok in found]))
     cost = record.get("cost")
     if cost:
         parts.append(heading("Cost: each epoch tokenised once?", "-"))
