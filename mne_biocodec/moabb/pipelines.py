@@ -15,11 +15,15 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["make_pipelines", "pipeline_config", "pipeline_input", "count_trainable_parameters",
-           "CoherenceMatrices", "PARADIGM_FAMILIES", "CODEC_SFREQ"]
+           "CoherenceMatrices", "PARADIGM_FAMILIES", "CODEC_SFREQ", "DECODED_PIPELINES"]
 
 #: Sampling rate the MOABB pipeline files assume (the EEG codec's): MOABB hands pipelines
 #: bare arrays, so run them with the paradigm resampled to it (``resample=250``).
 CODEC_SFREQ = 250.0
+
+#: Pipelines that run a classic pipeline on the signals the tokens decode to: returned by
+#: :func:`make_pipelines` only when named.
+DECODED_PIPELINES = ("BioCodec-Decoded+TS+LR", "BioCodec-Decoded-Ext+TS+LR")
 
 #: Paradigm family -> the MOABB paradigm class names it covers.
 PARADIGM_FAMILIES = {
@@ -264,7 +268,8 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
         estimators (tokenising is most of their cost, and cross-validation tokenises each
         epoch once per fold without it); None leaves them to ``$MNE_BIOCODEC_CACHE``.
     names : list of str | None, default=None
-        Pipelines to return (all when None).
+        Pipelines to return; None: all but the ``Decoded`` ones (:data:`DECODED_PIPELINES`),
+        which decode every fold's epochs again and run only when named.
     classifier_params : dict | None, default=None
         Extra :class:`~mne_biocodec.BioCodecClassifier` arguments (e.g. ``max_epochs``).
     random_state : int | None, default=42
@@ -276,8 +281,9 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
         For imagery: ``"BioCodec+LR"`` (spatial token coherence + log channel scales,
         standardised, L2 logistic regression), ``"BioCodec+TS+LR"`` (token coherence matrices
         scaled by the channels' relative power, tangent space, logistic regression),
-        ``"BioCodec-Decoded+TS+LR"`` (MOABB's TS+LR on the signals the tokens decode to,
-        ``output="decoded"``: what storing the epochs as tokens costs the classic pipeline),
+        ``"BioCodec-Decoded+TS+LR"`` (only when named: MOABB's TS+LR on the signals the
+        tokens decode to, ``output="decoded"``: what storing the epochs as tokens costs the
+        classic pipeline),
         ``"BioCodecClassifier"`` (its default covariance head),
         ``"CSP+LDA"`` and ``"TS+LR"`` (MOABB's CSP.yml and TSLR.yml). For SSVEP, the same
         BioCodec pipelines plus ``"BioCodec-FB+LR"`` (``"BioCodec+LR"`` features of each band
@@ -285,8 +291,8 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
         coherence in place of the covariance: the bands stacked as channels by
         :class:`~moabb.pipelines.features.ExtendedSSVEPSignal`, tokenised, coherence matrices,
         tangent space, logistic regression; ``FilterBankSSVEP`` input),
-        ``"BioCodec-Decoded-Ext+TS+LR"`` (``"SSVEP_TS+LR"`` on the decoded tokens of the
-        stacked bands),
+        ``"BioCodec-Decoded-Ext+TS+LR"`` (only when named: ``"SSVEP_TS+LR"`` on the decoded
+        tokens of the stacked bands),
         ``"SSVEP_TS+LR"`` (MOABB's TSLR-SSVEP.yml: needs ``FilterBankSSVEP`` input),
         ``"SSVEP_CCA"`` (CCA-SSVEP.yml: needs ``mne.Epochs`` and stimulus-frequency labels)
         and ``"TS+LR"``. :func:`pipeline_input` tells which input each one takes.
@@ -295,15 +301,16 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
     --------
     >>> pipes = make_pipelines("LeftRightImagery", sfreq=160.0)  # doctest: +SKIP
     >>> sorted(pipes)  # doctest: +SKIP
-    ['BioCodec+LR', 'BioCodec+TS+LR', 'BioCodec-Decoded+TS+LR', 'BioCodecClassifier',
-     'CSP+LDA', 'TS+LR']
+    ['BioCodec+LR', 'BioCodec+TS+LR', 'BioCodecClassifier', 'CSP+LDA', 'TS+LR']
     """
     family = _family(paradigm)
     pipes = {**_biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params,
                                    random_state),
              **_reference_pipelines(family)}
     if names is None:
-        return pipes
+        # The decoded-signal pipelines decode every fold's epochs again (two orders of
+        # magnitude slower than TS+LR), a diagnostic to ask for by name.
+        return {n: p for n, p in pipes.items() if n not in DECODED_PIPELINES}
     unknown = [n for n in names if n not in pipes]
     if unknown:
         raise ValueError(f"unknown pipeline names {unknown} for paradigm {paradigm!r}; "
