@@ -96,9 +96,9 @@ RECENTRED_CLASSIC = "TS+LR re-centred [transductive]"
 CLASSIFIER = "BioCodecClassifier()"
 #: Token pipelines whose features come from the signal the tokens decode to (the codec's
 #: decoder), not from the codes' statistics; with the design card on rows whose default
-#: output is "bandpower" (one channel). The summary also gives the best token pipeline
-#: without them.
-DECODED = {"BioCodec band power+LR", "BioCodec-Decoded+TS+LR", "BioCodec-Decoded-Ext+TS+LR"}
+#: output is "bandpower" (one channel), and mne_biocodec.moabb.DECODED_PIPELINES. The
+#: summary also gives the best token pipeline without them.
+DECODED = {"BioCodec band power+LR"}
 #: The classifier with the pretrained token model's frozen states beside its covariance
 #: features (issue 17's combined head; EEG rows, codec v1 tokens).
 TOKEN_MODEL_CLASSIFIER = "BioCodecClassifier(+TokenModel)"
@@ -847,7 +847,9 @@ def summarise(entry, pipeline, metric, size=None, units=None):
 
 def decoded_pipelines(entry):
     """Names of the row's token pipelines that read the decoded signal."""
-    names = set(DECODED) & set(entry["config"]["pipelines"])
+    from mne_biocodec.moabb import DECODED_PIPELINES
+
+    names = (DECODED | set(DECODED_PIPELINES)) & set(entry["config"]["pipelines"])
     if entry["config"].get("tokenizer_default_output") == "bandpower":
         names.add(DESIGN)
     return names

@@ -19,8 +19,8 @@ from pathlib import Path
 from ._common import codec_training_subjects, resolve_dataset, resolve_paradigm
 from .benchmark import run_benchmark
 from .datasets import OfflinePhysionetMI
-from .pipelines import (CoherenceMatrices, count_trainable_parameters, make_pipelines,
-                        pipeline_input)
+from .pipelines import (DECODED_PIPELINES, CoherenceMatrices, count_trainable_parameters,
+                        make_pipelines, pipeline_input)
 from .protocols import run_cross_subject, run_low_resource, score_predictions
 
 # Not named pipelines/: the module pipelines.py would shadow it.
@@ -30,4 +30,4 @@ PIPELINES_DIR = Path(__file__).parent / "pipeline_files"
 __all__ = ["OfflinePhysionetMI", "make_pipelines", "pipeline_input",
            "count_trainable_parameters", "CoherenceMatrices", "run_benchmark",
            "run_cross_subject", "run_low_resource", "score_predictions", "resolve_dataset",
-           "resolve_paradigm", "codec_training_subjects", "PIPELINES_DIR"]
+           "resolve_paradigm", "codec_training_subjects", "PIPELINES_DIR", "DECODED_PIPELINES"]
