@@ -29,14 +29,13 @@ import os
 
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy.signal import welch
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mne_biocodec import BioCodecTokenizer
-from mne_biocodec.estimators import token_band_power
+from mne_biocodec.estimators import signal_band_power, token_band_power
 from mne_biocodec.datasets import load_dreams_hypnogram, load_dreams_raw
 
 os.environ.setdefault("MNE_DATA", os.path.join("..", "..", "shared", "data"))
@@ -95,11 +94,8 @@ bands = {"slow": (0.5, 2), "delta": (2, 4), "theta": (4, 8), "alpha": (8, 11),
 
 
 def band_power(windows, sfreq):
-    # Welch's settings of token_band_power, so that the two differ only by the tokens
-    freqs, psd = welch(windows[:, 0], fs=sfreq,
-                       nperseg=int(min(2 * sfreq, windows.shape[-1], 512)))
-    return np.log(np.stack([psd[:, (freqs >= lo) & (freqs < hi)].mean(axis=1)
-                            for lo, hi in bands.values()], axis=1))
+    # token_band_power's own reading of a spectrum, so that the two differ only by the tokens
+    return signal_band_power(windows * 1e6, sfreq, list(bands.values()))
 
 
 def cut(raw, centres, seconds):

@@ -5,8 +5,9 @@ import numpy as np
 from ..tokens import detokenize
 
 __all__ = ["token_features", "token_feature_names", "token_coherence", "token_covariances",
-           "token_band_power", "band_power_bands", "default_bands", "code_vector_streams",
-           "auto_shrinkage", "FEATURE_KINDS", "BAND_POWER_BANDS", "EMG_BAND_POWER_BANDS"]
+           "token_band_power", "signal_band_power", "band_power_bands", "default_bands",
+           "code_vector_streams", "auto_shrinkage", "FEATURE_KINDS", "BAND_POWER_BANDS",
+           "EMG_BAND_POWER_BANDS"]
 
 FEATURE_KINDS = ("spatial", "embedding", "histogram")
 #: Frequency bands (Hz) of :func:`token_band_power`: delta split in two, theta, low alpha,
@@ -176,13 +177,48 @@ def band_power_bands(sfreq, codec_sfreq=None, bands=BAND_POWER_BANDS):
     return kept
 
 
+def signal_band_power(X, sfreq, bands):
+    """Log band power of signals, ``(n_epochs, n_chans * n_bands)``.
+
+    Welch's method (windows of ``min(2 s, n_times, 512)`` samples, half overlap) gives the
+    power spectral density, averaged within each band; a band narrower than the frequency
+    resolution takes the nearest frequency bin.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n_epochs, n_chans, n_times)
+        Signals, in the unit the power is wanted in (squared, per hertz).
+    sfreq : float
+        Sampling rate in Hz.
+    bands : sequence of (float, float)
+        Frequency bands in Hz, ``[low, high)``, below the Nyquist frequency.
+
+    Returns
+    -------
+    features : ndarray of float32, shape (n_epochs, n_chans * n_bands)
+        ``log10`` of the mean power spectral density, channel by channel, band by band.
+    """
+    from scipy.signal import welch
+
+    n_epochs, n_chans, n_times = np.shape(X)
+    freqs, psd = welch(X, fs=sfreq, nperseg=int(min(2 * sfreq, n_times, 512)))
+    power = []
+    for lo, hi in bands:
+        inside = (freqs >= lo) & (freqs < hi)
+        if not inside.any():
+            inside = np.arange(len(freqs)) == np.argmin(np.abs(freqs - (lo + hi) / 2))
+        power.append(psd[..., inside].mean(axis=-1))
+    # The floor keeps a flat (all-zero) channel finite.
+    feats = np.log10(np.maximum(np.stack(power, axis=-1), 1e-12))
+    return feats.reshape(n_epochs, n_chans * len(bands)).astype(np.float32)
+
+
 def token_band_power(tokens, codec, bands=None, batch_size=None):
     """Log band power of the signals the tokens decode to, ``(n_epochs, n_chans * n_bands)``.
 
     The codec's decoder renders the tokens as a signal at the input rate and scale (the
     tokens carry the spectrum: LaBraM's tokenizer is even trained to predict it from its
-    codes); Welch's method (windows of ``min(2 s, n_times, 512)`` samples, half overlap)
-    gives its power spectral density, averaged within each band.
+    codes); :func:`signal_band_power` reads its bands.
 
     Parameters
     ----------
@@ -204,24 +240,12 @@ def token_band_power(tokens, codec, bands=None, batch_size=None):
         ``log10`` of the mean power spectral density in microvolts squared per hertz,
         channel by channel, band by band.
     """
-    from scipy.signal import welch
-
     sfreq = float(tokens.sfreq)
     bands = band_power_bands(sfreq, tokens.codec_sfreq,
                              default_bands(codec) if bands is None else bands)
     # units_scale=1: the tokens' centres and scales are in microvolts, so is the result
     signals = detokenize(tokens, codec, batch_size=batch_size, units_scale=1.0)
-    n_epochs, n_chans, n_times = signals.shape
-    freqs, psd = welch(signals, fs=sfreq, nperseg=int(min(2 * sfreq, n_times, 512)))
-    power = []
-    for lo, hi in bands:
-        inside = (freqs >= lo) & (freqs < hi)
-        if not inside.any():  # a band narrower than the frequency resolution
-            inside = np.abs(freqs - (lo + hi) / 2) == np.abs(freqs - (lo + hi) / 2).min()
-        power.append(psd[..., inside].mean(axis=-1))
-    # The floor keeps a flat (all-zero) channel finite.
-    feats = np.log10(np.maximum(np.stack(power, axis=-1), 1e-12))
-    return feats.reshape(n_epochs, n_chans * len(bands)).astype(np.float32)
+    return signal_band_power(signals, sfreq, bands)
 
 
 def token_features(tokens, codec, kind="spatial", log_scale=True):

@@ -392,7 +392,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         if self.output_ == "bandpower":
             return token_band_power(tokens, self.codec_, batch_size=self.batch_size)
         if self.output_ == "decoded":
-            return detokenize(tokens, self.codec_, batch_size=self.batch_size)
+            return self.inverse_transform(tokens)
         return token_features(tokens, self.codec_, kind=self.output_, log_scale=self.log_scale)
 
     def _check_tokens(self, tokens):
