@@ -333,3 +333,47 @@ def test_memory_cache_is_bounded_and_can_be_off(tiny_codec, signals, monkeypatch
     monkeypatch.setenv(MEMORY_CACHE_ENV, "lots")
     with pytest.raises(ValueError, match=f"{MEMORY_CACHE_ENV} must be a size in MiB"):
         cached_encode(tiny_codec, signals, cache=None)
+
+
+@pytest.fixture
+def count_decodes(monkeypatch):
+    """Counts the segments the codec decodes behind the in-memory cache."""
+    calls = []
+    real = cache_mod.decode
+
+    def counting(codec, segments, **kwargs):
+        calls.append(len(segments))
+        return real(codec, segments, **kwargs)
+
+    monkeypatch.setattr(cache_mod, "decode", counting)
+    return calls
+
+
+def test_decoded_signals_are_decoded_once(mi_epochs, in_memory, count_decodes):
+    """Token band power and output="decoded" decode each epoch once across folds and clones,
+    with the result of an uncached decode; cache=False decodes again."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import Pipeline
+
+    epochs = mi_epochs[:12].copy().pick(mi_epochs.ch_names[:2])
+    tok = BioCodecTokenizer(output="decoded").fit(epochs)
+    first = tok.transform(epochs)
+    assert count_decodes == [12 * 2]
+    again = clone(tok).fit(epochs).transform(epochs[::-1])
+    assert count_decodes == [12 * 2]  # a clone, another order: no decoder call
+    np.testing.assert_array_equal(again, first[::-1])
+    info = memory_cache_info()
+    assert info["entries"] == 2 * 12  # codes and decoder output, under keys of their own
+    uncached = BioCodecTokenizer(output="decoded", cache=False).fit(epochs).transform(epochs)
+    assert count_decodes == [12 * 2, 12 * 2]
+    np.testing.assert_allclose(uncached, first, rtol=0, atol=1e-12)
+
+    clear_memory_cache()
+    count_decodes.clear()
+    y = epochs.events[:, 2]
+    pipe = Pipeline([("tokenizer", BioCodecTokenizer(output="bandpower")),
+                     ("lr", LogisticRegression())])
+    scores = cross_val_score(pipe, epochs, y, cv=StratifiedKFold(3))
+    assert np.all(np.isfinite(scores))
+    assert sum(count_decodes) == 12 * 2  # every channel-epoch decoded exactly once

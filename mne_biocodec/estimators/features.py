@@ -213,7 +213,7 @@ def signal_band_power(X, sfreq, bands):
     return feats.reshape(n_epochs, n_chans * len(bands)).astype(np.float32)
 
 
-def token_band_power(tokens, codec, bands=None, batch_size=None):
+def token_band_power(tokens, codec, bands=None, batch_size=None, cache=None):
     """Log band power of the signals the tokens decode to, ``(n_epochs, n_chans * n_bands)``.
 
     The codec's decoder renders the tokens as a signal at the input rate and scale (the
@@ -233,6 +233,9 @@ def token_band_power(tokens, codec, bands=None, batch_size=None):
         :data:`EMG_BAND_POWER_BANDS` for an EMG codec.
     batch_size : int | None, default=None
         Channel-epochs per forward pass of the decoder.
+    cache : bool | str | path-like | None, default=None
+        False decodes every epoch; otherwise epochs decoded before in this process are not
+        decoded again (see :func:`~mne_biocodec.tokens.detokenize`).
 
     Returns
     -------
@@ -244,7 +247,7 @@ def token_band_power(tokens, codec, bands=None, batch_size=None):
     bands = band_power_bands(sfreq, tokens.codec_sfreq,
                              default_bands(codec) if bands is None else bands)
     # units_scale=1: the tokens' centres and scales are in microvolts, so is the result
-    signals = detokenize(tokens, codec, batch_size=batch_size, units_scale=1.0)
+    signals = detokenize(tokens, codec, batch_size=batch_size, units_scale=1.0, cache=cache)
     return signal_band_power(signals, sfreq, bands)
 
 

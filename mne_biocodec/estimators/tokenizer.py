@@ -103,7 +103,10 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         cross-validation folds or MOABB evaluations. None uses the folder in
         ``$MNE_BIOCODEC_CACHE`` when set and no cache otherwise; True uses
         ``$MNE_BIOCODEC_CACHE`` or ``~/.cache/mne-biocodec``; False disables it; a path uses
-        that folder.
+        that folder. Whatever the folder, the codes of recent epochs and, for the outputs
+        that decode tokens (``"bandpower"``, ``"decoded"``, :meth:`inverse_transform`), their
+        decoder output stay in a bounded in-process cache shared by clones and folds
+        (``$MNE_BIOCODEC_MEMORY_CACHE`` MiB); False bypasses that too.
 
     Attributes
     ----------
@@ -390,7 +393,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         if self.output_ == "coherence":
             return token_coherence(tokens, self.codec_, scale=self.log_scale)
         if self.output_ == "bandpower":
-            return token_band_power(tokens, self.codec_, batch_size=self.batch_size)
+            return token_band_power(tokens, self.codec_, batch_size=self.batch_size,
+                                    cache=self.cache)
         if self.output_ == "decoded":
             return self.inverse_transform(tokens)
         return token_features(tokens, self.codec_, kind=self.output_, log_scale=self.log_scale)
@@ -428,7 +432,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self, "codec_")
         if isinstance(X, TokenSet):
-            return detokenize(X, self.codec_, batch_size=self.batch_size)
+            return detokenize(X, self.codec_, batch_size=self.batch_size, cache=self.cache)
         codes = np.asarray(X)
         if codes.ndim != 4 or codes.dtype.kind not in "iu":
             raise ValueError(
@@ -442,7 +446,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
                           scale=np.ones((n_epochs, n_chans, 1)), sfreq=self.sfreq_,
                           n_times=int(round(n_codec * self.sfreq_ / self.codec_.sample_rate)),
                           codec_sfreq=self.codec_.sample_rate)
-        return detokenize(tokens, self.codec_, batch_size=self.batch_size, units_scale=1.0)
+        return detokenize(tokens, self.codec_, batch_size=self.batch_size, units_scale=1.0,
+                          cache=self.cache)
 
     def get_feature_names_out(self, input_features=None):
         """Names of the 2-D features (``output`` "tangent", "spatial", "embedding",

@@ -10,8 +10,8 @@ keeps everything needed to invert the chain.
 import numpy as np
 
 from ..preprocessing import VOLTS_TO_MICROVOLTS, prepare_signals, restore_signals
-from .cache import cached_encode
-from .engine import TokenSet, decode_batches
+from .cache import cached_decode_batches, cached_encode
+from .engine import TokenSet
 
 __all__ = ["tokenize", "detokenize"]
 
@@ -59,7 +59,7 @@ def tokenize(X, sfreq, codec, n_q=None, batch_size=None, device=None, ch_names=N
 
 
 def detokenize(tokens, codec, batch_size=None, units_scale=VOLTS_TO_MICROVOLTS,
-               progress=False):
+               progress=False, cache=None):
     """Decode a :class:`~mne_biocodec.tokens.TokenSet` back to signals at its original rate,
     scale and length.
 
@@ -76,6 +76,10 @@ def detokenize(tokens, codec, batch_size=None, units_scale=VOLTS_TO_MICROVOLTS,
         Factor from the signal unit to microvolts.
     progress : bool, default=False
         Show a progress bar over the channel-epochs decoded.
+    cache : bool | str | path-like | None, default=None
+        False decodes every epoch; otherwise the decoder output of epochs decoded before in
+        this process is reused (the in-memory cache,
+        :func:`~mne_biocodec.tokens.cache.cached_decode_batches`; nothing goes to disk).
 
     Returns
     -------
@@ -84,14 +88,13 @@ def detokenize(tokens, codec, batch_size=None, units_scale=VOLTS_TO_MICROVOLTS,
     """
     codes = np.asarray(tokens.codes)
     n_epochs, n_chans = codes.shape[:2]
-    shape = (n_epochs * n_chans, 1)
-    center = np.broadcast_to(tokens.center, (n_epochs, n_chans, 1)).reshape(shape)
-    scale = np.broadcast_to(tokens.scale, (n_epochs, n_chans, 1)).reshape(shape)
+    center = np.broadcast_to(tokens.center, (n_epochs, n_chans, 1))
+    scale = np.broadcast_to(tokens.scale, (n_epochs, n_chans, 1))
     n_times = int(tokens.n_times)
-    out = np.empty((n_epochs * n_chans, n_times))
-    # Batch by batch: the decoded signals at the codec rate never exist all at once.
-    for sl, decoded in decode_batches(codec, codes.reshape(-1, *codes.shape[2:]),
-                                      batch_size=batch_size, progress=progress):
+    out = np.empty((n_epochs, n_chans, n_times))
+    # Group by group: the decoded signals at the codec rate never exist all at once.
+    for sl, decoded in cached_decode_batches(codec, codes, cache=cache, batch_size=batch_size,
+                                             progress=progress):
         out[sl] = restore_signals(decoded, center[sl], scale[sl], tokens.codec_sfreq,
                                   tokens.sfreq, n_times, units_scale)
-    return out.reshape(n_epochs, n_chans, n_times)
+    return out

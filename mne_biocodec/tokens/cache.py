@@ -23,6 +23,9 @@ candidates of a grid search share it without any folder. Its size is
 ``$MNE_BIOCODEC_MEMORY_CACHE`` MiB (default 256: about 8,000 epochs of 64 channels x 4 s);
 0 turns it off. ``cache=False`` bypasses it (every item is encoded);
 :func:`clear_memory_cache` empties it. Entries are read-only copies, never handed out.
+The same cache holds the decoder output of recently decoded items
+(:func:`cached_decode_batches`, under keys of their own), so token pipelines that read decoded
+signals decode each epoch once too; decoded signals are never written to disk.
 
 On disk
 -------
@@ -67,9 +70,10 @@ import numpy as np
 import torch
 
 from ..codec.files import atomic_write
-from .engine import codec_sha256, codes_dtype, encode
+from .engine import auto_batch_size, codec_sha256, codes_dtype, decode, encode
 
-__all__ = ["resolve_cache", "cache_key", "cached_encode", "clear_memory_cache",
+__all__ = ["resolve_cache", "cache_key", "cached_encode", "cached_decode_batches",
+           "clear_memory_cache",
            "memory_cache_info", "ByteBoundedLRU", "CACHE_ENV", "MEMORY_CACHE_ENV", "CACHE_VERSION"]
 
 #: Environment variable naming the cache folder.
@@ -409,3 +413,103 @@ def cached_encode(codec, signals, *, n_q=None, cache=True, batch_size=None, devi
             _store(folder, [(paths[i], keys[i], codes[i]) for i in missing])
     n_hits = len(signals) - len(missing)
     return (codes, n_hits) if return_hits else codes
+
+
+def decoded_key(codes, codec_digest, device_type="cpu"):
+    """SHA-256 key of one item's decoder output in the in-process cache.
+
+    Parameters
+    ----------
+    codes : ndarray of int, shape (..., n_q, n_frames)
+        The item's codes.
+    codec_digest : str
+        :func:`mne_biocodec.tokens.codec_sha256` of the codec.
+    device_type : str, default="cpu"
+        Device type of the decoder pass (GPU kernels round differently from CPU ones).
+
+    Returns
+    -------
+    key : str
+        64 hex digits, never equal to a :func:`cache_key` (the two hash different prefixes).
+    """
+    codes = np.ascontiguousarray(codes)
+    digest = hashlib.sha256()
+    digest.update(f"decoded-v1|{codec_digest}|{device_type}|{codes.dtype.str}|"
+                  f"{codes.shape}|".encode())
+    digest.update(codes.tobytes())
+    return digest.hexdigest()
+
+
+def cached_decode_batches(codec, codes, *, cache=None, batch_size=None, device=None,
+                          progress=False):
+    """Decode items of codes batch by batch, reusing the decoder output of items decoded
+    before in this process.
+
+    The token pipelines that read decoded signals (``BioCodecTokenizer(output="decoded")``,
+    ``output="bandpower"``, :func:`~mne_biocodec.estimators.token_band_power`) decode the
+    same epochs in every fold of a cross-validation and every clone of a grid search; the
+    decoder output of each item stays in the in-process cache (the one that holds codes,
+    ``$MNE_BIOCODEC_MEMORY_CACHE``, under keys of its own), so each is decoded once.
+    Decoded signals are never written to disk: they take about eight times the space of
+    their codes and are exactly recomputable from them.
+
+    Parameters
+    ----------
+    codec : BioCodec
+        The codec that made the codes.
+    codes : ndarray of int, shape (n_items, ..., n_q, n_frames)
+        Codes; an item (an epoch: all its channels) is one cache entry.
+    cache : bool | str | path-like | None, default=None
+        False decodes every item and leaves the in-memory cache alone (as
+        :func:`cached_encode` does); any other value uses it.
+    batch_size : int | None
+        Segments (channel-epochs) per forward pass (:func:`~mne_biocodec.tokens.engine.
+        auto_batch_size` of the decoded length when None); items are taken in groups of
+        about that many segments, so the decoded signals of a group are all that exist at
+        once outside the cache.
+    device : str | torch.device | None
+        Where to run the codec.
+    progress : bool, default=False
+        Show a progress bar over the segments decoded.
+
+    Yields
+    ------
+    sl : slice
+        The items of this group.
+    signals : ndarray of float32, shape (n_group, ..., n_frames * hop_length)
+        Their decoder output at the codec rate, in normalised units: equal to
+        :func:`~mne_biocodec.tokens.engine.decode` of their codes.
+    """
+    codes = np.asarray(codes)
+    if codes.ndim < 3:
+        raise ValueError(f"codes must have shape (n_items, ..., n_q, n_frames); got "
+                         f"{codes.shape}.")
+    inner, (n_q, n_frames) = codes.shape[1:-2], codes.shape[-2:]
+    n_per_item = int(np.prod(inner, dtype=np.int64))
+    n_times = n_frames * codec.hop_length
+    batch_size = int(batch_size or auto_batch_size(n_times))
+    per_group = max(1, batch_size // max(n_per_item, 1))
+    budget = 0 if cache is False else _memory_budget()
+    digest = _codec_digest(codec) if budget else None
+    device_type = (torch.device(device) if device is not None else codec.device).type
+    for start in range(0, len(codes), per_group):
+        sl = slice(start, min(start + per_group, len(codes)))
+        group = codes[sl]
+        keys = ([decoded_key(item, digest, device_type) for item in group] if budget
+                else [None] * len(group))
+        out = np.empty((len(group),) + inner + (n_times,), dtype=np.float32)
+        missing = []
+        for i, key in enumerate(keys):
+            found = _MEMORY.get(key) if budget else None
+            if found is None or found.shape != out.shape[1:]:
+                missing.append(i)
+            else:
+                out[i] = found
+        if missing:
+            fresh = decode(codec, group[missing].reshape(-1, n_q, n_frames),
+                           batch_size=batch_size, device=device, progress=progress)
+            out[missing] = fresh.reshape((len(missing),) + out.shape[1:])
+            if budget:
+                for i in missing:
+                    _remember(keys[i], out[i], budget)
+        yield sl, out
