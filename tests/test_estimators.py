@@ -252,6 +252,32 @@ def test_band_power_bands_follow_the_codec_and_the_rate(default_codec):
     assert len(names) == len(band_power_bands(1000.0, 1000.0, EMG_BAND_POWER_BANDS))
 
 
+def test_tokenizer_bands(default_codec):
+    """User bands reach the features and their names; bands the decoded tokens cannot hold,
+    or that are not bands, are refused in fit with the reason."""
+    X = np.random.default_rng(0).standard_normal((3, 2, 480)) * 1e-5
+    tok = BioCodecTokenizer(codec=default_codec, sfreq=160.0, output="bandpower",
+                            bands=[(8, 13), (13, 30)]).fit(X)
+    assert tok.bands_ == ((8.0, 13.0), (13.0, 30.0))
+    feats = tok.transform(X)
+    assert feats.shape == (3, 4)
+    assert list(tok.get_feature_names_out()) == [
+        "ch0_8-13Hz_log10_power", "ch0_13-30Hz_log10_power",
+        "ch1_8-13Hz_log10_power", "ch1_13-30Hz_log10_power"]
+    wide = BioCodecTokenizer(codec=default_codec, sfreq=160.0, output="bandpower").fit(X)
+    assert wide.bands_ == band_power_bands(160.0, default_codec.sample_rate)
+    with pytest.raises(ValueError, match="reach above 80 Hz, the Nyquist frequency"):
+        BioCodecTokenizer(codec=default_codec, sfreq=160.0, output="bandpower",
+                          bands=[(8, 13), (60, 90)]).fit(X)
+    for bad in ([(13, 8)], [8, 13], [], [(0, np.inf)]):
+        with pytest.raises(ValueError, match="bands must be|Each band must be"):
+            BioCodecTokenizer(codec=default_codec, sfreq=160.0, output="bandpower",
+                              bands=bad).fit(X)
+    # other outputs ignore it, and it is a plain constructor argument
+    assert not hasattr(BioCodecTokenizer(codec=default_codec, sfreq=160.0, output="spatial",
+                                         bands=[(8, 13)]).fit(X), "bands_")
+
+
 def test_classifier_in_grid_search(mi_data, default_codec):
     X, y, sfreq = mi_data
     grid = GridSearchCV(BioCodecClassifier(codec=default_codec, sfreq=sfreq, max_epochs=2,

@@ -107,6 +107,12 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         that decode tokens (``"bandpower"``, ``"decoded"``, :meth:`inverse_transform`), their
         decoder output stay in a bounded in-process cache shared by clones and folds
         (``$MNE_BIOCODEC_MEMORY_CACHE`` MiB); False bypasses that too.
+    bands : array-like of (float, float), shape (n_bands, 2) | None, default=None
+        Frequency bands in Hz, ``[low, high)``, of ``output="bandpower"`` (ignored by the other
+        outputs), e.g. ``[(8, 13), (13, 30)]``. Every band must lie below the Nyquist
+        frequency of the input rate and of the codec's (``fit`` raises otherwise). None: the
+        default bands of the codec's modality below that frequency
+        (``mne_biocodec.estimators.BAND_POWER_BANDS`` or ``EMG_BAND_POWER_BANDS``).
 
     Attributes
     ----------
@@ -118,6 +124,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         Channels seen in ``fit``.
     output_ : str
         The output in use (``output`` with "auto" resolved).
+    bands_ : tuple of (float, float)
+        With ``output_ == "bandpower"`` only: the bands in use, in Hz.
     tangent_space_ : pyriemann.tangentspace.TangentSpace
         With ``output_ == "tangent"`` only: the tangent space at the reference point learnt in
         ``fit``.
@@ -173,10 +181,11 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "device": [str, None],
         "cache": ["boolean", str, os.PathLike, None],
+        "bands": ["array-like", None],
     }
 
     def __init__(self, codec="biocodec-eeg", n_q=None, output="auto", log_scale=True,
-                 sfreq=None, batch_size=None, device=None, cache=None):
+                 sfreq=None, batch_size=None, device=None, cache=None, bands=None):
         self.codec = codec
         self.n_q = n_q
         self.output = output
@@ -185,6 +194,7 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         self.batch_size = batch_size
         self.device = device
         self.cache = cache
+        self.bands = bands
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -272,6 +282,10 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             )
         else:
             self.output_ = self.output
+        if self.output_ == "bandpower":
+            self.bands_ = self._resolve_bands()
+        else:
+            self.__dict__.pop("bands_", None)
         if self.output_ != "tangent":
             self.__dict__.pop("tangent_space_", None)  # a refit with another output
             return None
@@ -282,6 +296,29 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         tokens = X if isinstance(X, TokenSet) else self.encode(X)
         self.tangent_space_ = TangentSpace(metric="riemann").fit(self._tangent_matrices(tokens))
         return tokens
+
+    def _resolve_bands(self):
+        """The bands of the ``"bandpower"`` output: ``bands`` checked, or the defaults."""
+        if self.bands is None:
+            return band_power_bands(self.sfreq_, self.codec_.sample_rate,
+                                    default_bands(self.codec_))
+        bands = np.asarray(self.bands, dtype=float) if len(self.bands) else np.empty((0, 2))
+        if bands.ndim != 2 or bands.shape[1] != 2 or not len(bands):
+            raise ValueError(f"bands must be a non-empty sequence of (low, high) pairs in Hz; "
+                             f"got {self.bands!r}.")
+        bad = [tuple(b) for b in bands.tolist()
+               if not (np.all(np.isfinite(b)) and 0.0 <= b[0] < b[1])]
+        if bad:
+            raise ValueError(f"Each band must be (low, high) in Hz with 0 <= low < high; got "
+                             f"{bad}.")
+        nyquist = min(self.sfreq_, self.codec_.sample_rate) / 2.0
+        above = [tuple(b) for b in bands.tolist() if b[1] > nyquist]
+        if above:
+            raise ValueError(
+                f"bands {above} reach above {nyquist:g} Hz, the Nyquist frequency of the "
+                f"{self.sfreq_:g} Hz input and the {self.codec_.sample_rate:g} Hz codec: the "
+                "decoded tokens hold nothing there. Give bands that end at or below it.")
+        return tuple((float(lo), float(hi)) for lo, hi in bands)
 
     def _tangent_matrices(self, tokens):
         return token_covariances(tokens, self.codec_, n_levels=TANGENT_LEVELS,
@@ -393,8 +430,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         if self.output_ == "coherence":
             return token_coherence(tokens, self.codec_, scale=self.log_scale)
         if self.output_ == "bandpower":
-            return token_band_power(tokens, self.codec_, batch_size=self.batch_size,
-                                    cache=self.cache)
+            return token_band_power(tokens, self.codec_, bands=self.bands_,
+                                    batch_size=self.batch_size, cache=self.cache)
         if self.output_ == "decoded":
             return self.inverse_transform(tokens)
         return token_features(tokens, self.codec_, kind=self.output_, log_scale=self.log_scale)
@@ -483,10 +520,8 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
             return np.asarray([f"{ch_names[i]}-{ch_names[j]}_tangent"
                                for i, j in zip(rows, cols)], dtype=object)
         if self.output_ == "bandpower":
-            bands = band_power_bands(self.sfreq_, self.codec_.sample_rate,
-                                     default_bands(self.codec_))
             return np.asarray([f"{ch}_{lo:g}-{hi:g}Hz_log10_power" for ch in ch_names
-                               for lo, hi in bands], dtype=object)
+                               for lo, hi in self.bands_], dtype=object)
         return token_feature_names(ch_names, self.n_q_, self.codec_.config["codebook_dim"],
                                    self.codec_.codebook_size, kind=self.output_,
                                    log_scale=self.log_scale)
