@@ -42,11 +42,11 @@ pipeline on the signal the tokens decode to, ``output="bandpower"``), ``BioCodec
 with its defaults on the same
 Epochs, on the EEG rows ``BioCodecClassifier(module=TokenModelCovarianceHead)`` (the
 classifier with the pretrained token model's frozen states, issue 17), and the classic
-references of the row. On the within-session imagery and SSVEP rows,
+references of the row. On the imagery, eegmat and SSVEP rows,
 ``BioCodec-Decoded+TS+LR`` / ``BioCodec-Decoded-Ext+TS+LR`` run the row's classic TS+LR /
 SSVEP_TS+LR on the signals the tokens decode to (``output="decoded"``): what storing the
-epochs as tokens costs that pipeline (not run on eegmat, where each of the 21 folds would
-decode all 630 windows again, nor on the low-resource row). Every fit is preceded by
+epochs as tokens costs that pipeline (each epoch is decoded once: the decoder output stays
+in the in-process cache across folds). Every fit is preceded by
 ``torch.manual_seed(0)``, so the classifier's run is reproducible without changing its
 arguments.
 
@@ -230,7 +230,8 @@ def load_mi(key, draws):
                 + f" Per subject {draws} random draws of 5, 10 and 15 training trials per "
                 "class (nested within a draw); every other trial of the subject is the test "
                 "set." + (" (Draws cut from 10 to keep the whole run within an hour on one "
-                          "core.)" if draws < 10 else ""), "roc_auc", inputs, y, units, _imagery_pipelines(),
+                          "core.)" if draws < 10 else ""), "roc_auc", inputs, y, units,
+                _imagery_pipelines(decoded=True),
                 token_inputs=[("epochs", "biocodec-eeg", None)])
 
 
@@ -327,7 +328,7 @@ def load_eegmat(key, draws):
                              metadata=pd.DataFrame({"subject": subject_of}), verbose=False)
     seen = set(CODEC_SPLITS["eeg"]["train"]["eegmat"])
     train_v2 = set(CODEC_SPLIT_VERSIONS["v2"]["eeg"]["train"]["eegmat"])
-    pipes = _imagery_pipelines(classic=("TS+LR",))
+    pipes = _imagery_pipelines(classic=("TS+LR",), decoded=True)
     pipes["log-variance+LR"] = (make_pipeline(FunctionTransformer(log_variance),
                                               StandardScaler(), LogisticRegression()),
                                 "array", "classic")

@@ -264,12 +264,14 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
     codec : str | path-like | BioCodec, default="biocodec-eeg"
         The codec of the BioCodec pipelines.
     cache_dir : str | path-like | None, default=None
-        Token cache folder (:mod:`mne_biocodec.cache`), passed as ``cache=`` to the BioCodec
-        estimators (tokenising is most of their cost, and cross-validation tokenises each
-        epoch once per fold without it); None leaves them to ``$MNE_BIOCODEC_CACHE``.
+        Token cache folder (:mod:`mne_biocodec.tokens.cache`), passed as ``cache=`` to the
+        BioCodec estimators (tokenising is most of their cost: the in-process cache shares
+        the tokens between folds, a folder keeps them for later runs); None leaves them to
+        ``$MNE_BIOCODEC_CACHE``.
     names : list of str | None, default=None
         Pipelines to return; None: all but the ``Decoded`` ones (:data:`DECODED_PIPELINES`),
-        which decode every fold's epochs again and run only when named.
+        which run only when named: they decode every epoch (once per process, through the
+        in-process cache), a pass that costs about as much as tokenising.
     classifier_params : dict | None, default=None
         Extra :class:`~mne_biocodec.BioCodecClassifier` arguments (e.g. ``max_epochs``).
     random_state : int | None, default=42
@@ -308,8 +310,8 @@ def make_pipelines(paradigm="imagery", sfreq=None, *, codec="biocodec-eeg", cach
                                    random_state),
              **_reference_pipelines(family)}
     if names is None:
-        # The decoded-signal pipelines decode every fold's epochs again (two orders of
-        # magnitude slower than TS+LR), a diagnostic to ask for by name.
+        # The decoded-signal pipelines decode every epoch (on eegmat, 283 s for the first
+        # fold against 5 s for all of TS+LR), a diagnostic to ask for by name.
         return {n: p for n, p in pipes.items() if n not in DECODED_PIPELINES}
     unknown = [n for n in names if n not in pipes]
     if unknown:
