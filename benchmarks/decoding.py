@@ -634,13 +634,15 @@ def fit_and_score(pipe, X, y, train, test, metrics):
     return scores, seconds, count_trainable_parameters(est)
 
 
-def run_task(task, entry, save, log):
+def run_task(task, entry, save, log, rerun=()):
     """Score every pipeline on every unit of ``task`` not yet in ``entry`` (a unit kept from
-    a previous run gets the pipelines it lacks); save per unit."""
+    a previous run gets the pipelines it lacks, and those named in ``rerun`` again); save
+    per unit."""
     units = entry.setdefault("units", {})
     for label, splits, saw in task.units:
         kept = units.get(label, {}).get("pipelines", {})
-        kept = {n: r for n, r in kept.items() if n in task.pipelines and "error" not in r}
+        kept = {n: r for n, r in kept.items()
+                if n in task.pipelines and "error" not in r and n not in rerun}
         if set(kept) >= set(task.pipelines):
             log(f"  {task.key} {label}: kept from the previous run")
             continue
@@ -1260,6 +1262,9 @@ def main(argv=None):
                         help="rows to compute (default: all); the others stay as in --out")
     parser.add_argument("--resume", action="store_true",
                         help="keep the subjects already in --out and compute the missing ones")
+    parser.add_argument("--rerun", nargs="+", default=(), metavar="PIPELINE",
+                        help="with --resume: compute these pipelines again on every unit "
+                             "(e.g. after a change of their defaults)")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite the page from --out without computing")
     parser.add_argument("--draws", type=int, default=5,
@@ -1324,7 +1329,7 @@ def main(argv=None):
         seconds = tokenise_once(task, log)
         entry.setdefault("tokenise_s", round(seconds, 1))
         save()
-        run_task(task, entry, save, log)
+        run_task(task, entry, save, log, rerun=args.rerun)
         entry.update(status="done", wall_s=round(time.time() - t_task, 1),
                      load_average_end=list(os.getloadavg()))
         save()

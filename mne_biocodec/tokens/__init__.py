@@ -4,7 +4,8 @@ Layers, each importing only the ones above it:
 
 - :mod:`~mne_biocodec.tokens.engine`: :class:`TokenSet` and the batched encode/decode that
   every caller uses (batching, device, dtypes);
-- :mod:`~mne_biocodec.tokens.cache`: the on-disk token cache over the engine;
+- :mod:`~mne_biocodec.tokens.cache`: the token cache over the engine (codes on disk and in
+  memory, decoder outputs in memory);
 - :mod:`~mne_biocodec.tokens.arrays`: :func:`tokenize` / :func:`detokenize` of epochs
   (signal preparation from :mod:`mne_biocodec.preprocessing` + cache + engine);
 - :mod:`~mne_biocodec.tokens.schema`: the token files' metadata schema and its validation;
@@ -15,7 +16,8 @@ Layers, each importing only the ones above it:
 
 from ..preprocessing import prepare_signals
 from .arrays import detokenize, tokenize
-from .cache import cached_encode, clear_memory_cache, memory_cache_info, resolve_cache
+from .cache import (cached_decode_batches, cached_encode, clear_memory_cache,
+                    memory_cache_info, resolve_cache)
 from .engine import (TokenSet, auto_batch_size, codec_sha256, codes_dtype, decode, encode,
                      encode_stream)
 from .files import (make_token_metadata, metadata_annotations, raw_metadata, read_tokens,
@@ -27,7 +29,7 @@ from .recording import (DEFAULT_CHUNK_SECONDS, STREAM_ABOVE_SECONDS, decode_to_r
 
 __all__ = ["TokenSet", "tokenize", "detokenize", "prepare_signals", "encode", "decode",
            "encode_stream", "auto_batch_size", "codes_dtype", "codec_sha256",
-           "cached_encode", "resolve_cache", "clear_memory_cache", "memory_cache_info",
+           "cached_encode", "cached_decode_batches", "resolve_cache", "clear_memory_cache", "memory_cache_info",
            "read_tokens", "write_tokens", "make_token_metadata", "raw_metadata",
            "check_token_metadata", "metadata_annotations", "FORMAT_NAME", "FORMAT_VERSION",
            "READ_VERSIONS", "TOKEN_SUFFIX",

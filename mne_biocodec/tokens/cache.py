@@ -187,7 +187,7 @@ def memory_cache_info():
     Returns
     -------
     info : dict
-        ``entries``, ``bytes`` held, ``hits`` and ``misses`` since the last
+        ``entries`` (items' codes and decoder outputs alike), ``bytes`` held, ``hits`` and ``misses`` since the last
         :func:`clear_memory_cache`, and ``budget_bytes`` (from ``$MNE_BIOCODEC_MEMORY_CACHE``).
     """
     return dict(_MEMORY.info(), budget_bytes=_memory_budget())
