@@ -30,18 +30,23 @@ def disk_only(monkeypatch):
     clear_memory_cache()
 
 
-@pytest.fixture
-def count_encodes(monkeypatch):
-    """Counts the segments the codec encodes behind the cache."""
+def _count_calls(monkeypatch, name):
+    """Segments passed to the cache module's engine function ``name``, call by call."""
     calls = []
-    real = cache_mod.encode
+    real = getattr(cache_mod, name)
 
     def counting(codec, segments, **kwargs):
         calls.append(len(segments))
         return real(codec, segments, **kwargs)
 
-    monkeypatch.setattr(cache_mod, "encode", counting)
+    monkeypatch.setattr(cache_mod, name, counting)
     return calls
+
+
+@pytest.fixture
+def count_encodes(monkeypatch):
+    """Counts the segments the codec encodes behind the cache."""
+    return _count_calls(monkeypatch, "encode")
 
 
 def test_tokenizer_second_transform_hits_cache(mi_epochs, tmp_path, count_encodes):
@@ -285,14 +290,21 @@ def in_memory(monkeypatch):
     monkeypatch.delenv(CACHE_ENV, raising=False)
 
 
+def _served_to_a_clone(tok, epochs, calls):
+    """Transform ``epochs``, then with a clone in reverse order: the codec is called once,
+    for every channel-epoch, and both give the same values."""
+    first = tok.fit(epochs).transform(epochs)
+    assert calls == [len(epochs) * len(epochs.ch_names)]
+    again = clone(tok).fit(epochs).transform(epochs[::-1])
+    assert calls == [len(epochs) * len(epochs.ch_names)]  # no second codec call
+    np.testing.assert_array_equal(again, first[::-1])
+    return first, again
+
+
 def test_memory_cache_serves_clones_without_a_folder(mi_epochs, in_memory, count_encodes):
     epochs = mi_epochs[:6]
-    tok = BioCodecTokenizer(output="codes").fit(epochs)
-    first = tok.transform(epochs)
-    assert count_encodes == [6 * 21]
-    again = clone(tok).fit(epochs).transform(epochs[::-1])
-    assert count_encodes == [6 * 21]  # a clone, other order: no codec call
-    np.testing.assert_array_equal(again, first[::-1])
+    tok = BioCodecTokenizer(output="codes")
+    first, again = _served_to_a_clone(tok, epochs, count_encodes)
     first[:] = 0  # the caller's array is its own: the cache is not poisoned
     np.testing.assert_array_equal(tok.transform(epochs), again[::-1])
     info = memory_cache_info()
@@ -338,15 +350,7 @@ def test_memory_cache_is_bounded_and_can_be_off(tiny_codec, signals, monkeypatch
 @pytest.fixture
 def count_decodes(monkeypatch):
     """Counts the segments the codec decodes behind the in-memory cache."""
-    calls = []
-    real = cache_mod.decode
-
-    def counting(codec, segments, **kwargs):
-        calls.append(len(segments))
-        return real(codec, segments, **kwargs)
-
-    monkeypatch.setattr(cache_mod, "decode", counting)
-    return calls
+    return _count_calls(monkeypatch, "decode")
 
 
 def test_decoded_signals_are_decoded_once(mi_epochs, in_memory, count_decodes):
@@ -357,12 +361,7 @@ def test_decoded_signals_are_decoded_once(mi_epochs, in_memory, count_decodes):
     from sklearn.pipeline import Pipeline
 
     epochs = mi_epochs[:12].copy().pick(mi_epochs.ch_names[:2])
-    tok = BioCodecTokenizer(output="decoded").fit(epochs)
-    first = tok.transform(epochs)
-    assert count_decodes == [12 * 2]
-    again = clone(tok).fit(epochs).transform(epochs[::-1])
-    assert count_decodes == [12 * 2]  # a clone, another order: no decoder call
-    np.testing.assert_array_equal(again, first[::-1])
+    first, _ = _served_to_a_clone(BioCodecTokenizer(output="decoded"), epochs, count_decodes)
     info = memory_cache_info()
     assert info["entries"] == 2 * 12  # codes and decoder output, under keys of their own
     uncached = BioCodecTokenizer(output="decoded", cache=False).fit(epochs).transform(epochs)
