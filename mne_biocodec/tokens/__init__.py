@@ -29,7 +29,8 @@ from .recording import (DEFAULT_CHUNK_SECONDS, STREAM_ABOVE_SECONDS, decode_to_r
 
 __all__ = ["TokenSet", "tokenize", "detokenize", "prepare_signals", "encode", "decode",
            "encode_stream", "auto_batch_size", "codes_dtype", "codec_sha256",
-           "cached_encode", "cached_decode_batches", "resolve_cache", "clear_memory_cache", "memory_cache_info",
+           "cached_encode", "cached_decode_batches", "resolve_cache", "clear_memory_cache",
+           "memory_cache_info",
            "read_tokens", "write_tokens", "make_token_metadata", "raw_metadata",
            "check_token_metadata", "metadata_annotations", "FORMAT_NAME", "FORMAT_VERSION",
            "READ_VERSIONS", "TOKEN_SUFFIX",

@@ -72,9 +72,9 @@ import torch
 from ..codec.files import atomic_write
 from .engine import auto_batch_size, codec_sha256, codes_dtype, decode, encode
 
-__all__ = ["resolve_cache", "cache_key", "cached_encode", "cached_decode_batches",
-           "clear_memory_cache",
-           "memory_cache_info", "ByteBoundedLRU", "CACHE_ENV", "MEMORY_CACHE_ENV", "CACHE_VERSION"]
+__all__ = ["resolve_cache", "cache_key", "decoded_key", "cached_encode",
+           "cached_decode_batches", "clear_memory_cache", "memory_cache_info", "ByteBoundedLRU",
+           "CACHE_ENV", "MEMORY_CACHE_ENV", "CACHE_VERSION"]
 
 #: Environment variable naming the cache folder.
 CACHE_ENV = "MNE_BIOCODEC_CACHE"
@@ -187,8 +187,9 @@ def memory_cache_info():
     Returns
     -------
     info : dict
-        ``entries`` (items' codes and decoder outputs alike), ``bytes`` held, ``hits`` and ``misses`` since the last
-        :func:`clear_memory_cache`, and ``budget_bytes`` (from ``$MNE_BIOCODEC_MEMORY_CACHE``).
+        ``entries`` (items' codes and decoder outputs alike), ``bytes`` held, ``hits`` and
+        ``misses`` since the last :func:`clear_memory_cache`, and ``budget_bytes`` (from
+        ``$MNE_BIOCODEC_MEMORY_CACHE``).
     """
     return dict(_MEMORY.info(), budget_bytes=_memory_budget())
 
