@@ -639,6 +639,10 @@ def run_task(task, entry, save, log, rerun=()):
     a previous run gets the pipelines it lacks, and those named in ``rerun`` again); save
     per unit."""
     units = entry.setdefault("units", {})
+    absent = sorted(set(rerun) - set(task.pipelines))
+    if absent:  # a misspelt name would otherwise keep the old figures without a word
+        log(f"  {task.key}: --rerun names no pipeline of this row: {absent}; its pipelines: "
+            f"{sorted(task.pipelines)}")
     for label, splits, saw in task.units:
         kept = units.get(label, {}).get("pipelines", {})
         kept = {n: r for n, r in kept.items()
