@@ -7,7 +7,8 @@
 #   recipes/train_v2.sh --status  print the progress (steps, held-out r / SI-SDR, s/step)
 #   recipes/train_v2.sh --stop    stop the run (it resumes from its last checkpoint later)
 #
-# Logs: runs/biocodec-eeg-v2/train.log and /tmp/logs/codec_v2_train.log (both appended).
+# Logs: $RUN/train.log and /tmp/logs/<run folder name>.log (both appended; V2_LOG overrides
+# the second, which by default differs from run to run so that two runs never share a log).
 # One CPU thread at nice 19; on a machine with a GPU the same command trains on it
 # (pretrain_codec picks CUDA when available); copy runs/biocodec-eeg-v2/checkpoints back.
 set -euo pipefail
@@ -18,7 +19,7 @@ cd "$(dirname "$0")/.."
 #     V2_LOG=/tmp/logs/codec_v2_qdrop.log recipes/train_v2.sh [--status|--stop]
 RUN=${V2_RUN:-runs/biocodec-eeg-v2}
 RECIPE=${V2_RECIPE:-recipes/biocodec-eeg-v2.json}
-LOG=${V2_LOG:-/tmp/logs/codec_v2_train.log}
+LOG=${V2_LOG:-/tmp/logs/$(basename "$RUN").log}
 PY=${PYTHON:-.venv/bin/python}
 mkdir -p "$RUN" /tmp/logs
 export OMP_NUM_THREADS=1 MNE_BIOCODEC_THREADS=1 MOABB_DOWNLOAD_PROVIDER=upstream
