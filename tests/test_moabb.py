@@ -89,8 +89,8 @@ def test_make_pipelines_and_inputs():
     assert list(imagery) == ["BioCodec+LR", "BioCodec+TS+LR", "BioCodecClassifier",
                              "CSP+LDA", "TS+LR"]
     assert {pipeline_input(p) for p in imagery.values()} == {"array"}
-    # the decoded pipeline (by name only: it decodes every fold again) is MOABB's TS+LR
-    # after a decoding tokenizer
+    # the decoded pipeline (by name only: decoding every epoch costs about a tokenisation
+    # pass) is MOABB's TS+LR after a decoding tokenizer
     decoded = make_pipelines("imagery", sfreq=160.0,
                              names=["BioCodec-Decoded+TS+LR"])["BioCodec-Decoded+TS+LR"]
     assert pipeline_input(decoded) == "array"

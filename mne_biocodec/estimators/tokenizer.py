@@ -298,27 +298,30 @@ class BioCodecTokenizer(TransformerMixin, BaseEstimator):
         return tokens
 
     def _resolve_bands(self):
-        """The bands of the ``"bandpower"`` output: ``bands`` checked, or the defaults."""
+        """The bands of the ``"bandpower"`` output: ``bands`` checked, or the defaults; those
+        below the Nyquist frequency (:func:`band_power_bands`), where user bands may not end
+        above it."""
         if self.bands is None:
             return band_power_bands(self.sfreq_, self.codec_.sample_rate,
                                     default_bands(self.codec_))
-        bands = np.asarray(self.bands, dtype=float) if len(self.bands) else np.empty((0, 2))
+        bands = np.asarray(self.bands, dtype=float)
         if bands.ndim != 2 or bands.shape[1] != 2 or not len(bands):
             raise ValueError(f"bands must be a non-empty sequence of (low, high) pairs in Hz; "
                              f"got {self.bands!r}.")
-        bad = [tuple(b) for b in bands.tolist()
-               if not (np.all(np.isfinite(b)) and 0.0 <= b[0] < b[1])]
+        requested = [(lo, hi) for lo, hi in bands.tolist()]
+        bad = [b for b in requested if not (np.all(np.isfinite(b)) and 0.0 <= b[0] < b[1])]
         if bad:
             raise ValueError(f"Each band must be (low, high) in Hz with 0 <= low < high; got "
                              f"{bad}.")
-        nyquist = min(self.sfreq_, self.codec_.sample_rate) / 2.0
-        above = [tuple(b) for b in bands.tolist() if b[1] > nyquist]
+        kept = band_power_bands(self.sfreq_, self.codec_.sample_rate, requested)
+        above = [b for b in requested if b not in kept]
         if above:
+            nyquist = min(self.sfreq_, self.codec_.sample_rate) / 2.0
             raise ValueError(
                 f"bands {above} reach above {nyquist:g} Hz, the Nyquist frequency of the "
                 f"{self.sfreq_:g} Hz input and the {self.codec_.sample_rate:g} Hz codec: the "
                 "decoded tokens hold nothing there. Give bands that end at or below it.")
-        return tuple((float(lo), float(hi)) for lo, hi in bands)
+        return kept
 
     def _tangent_matrices(self, tokens):
         return token_covariances(tokens, self.codec_, n_levels=TANGENT_LEVELS,
