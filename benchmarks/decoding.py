@@ -618,8 +618,9 @@ def load_emg(key, draws):
                 pipes, token_inputs=[("epochs", "biocodec-emg", None)])
 
 
-LOADERS = {"mi_lr": load_mi, "mi_card": load_mi_card, "mi_lr_lowres": load_mi, "mi_4class": load_mi4,
-           "eegmat": load_eegmat, "ssvep4": load_ssvep, "ssvep3": load_ssvep,
+LOADERS = {"mi_lr": load_mi, "mi_card": load_mi_card, "mi_lr_lowres": load_mi,
+           "mi_4class": load_mi4, "eegmat": load_eegmat, "ssvep4": load_ssvep,
+           "ssvep3": load_ssvep,
            "dreams_spindles": load_dreams, "bonn_s_vs_z": load_bonn_task,
            "bonn_s_vs_nf": load_bonn_task, "emg_within04": load_emg, "emg_cross": load_emg}
 

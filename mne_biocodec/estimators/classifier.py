@@ -199,7 +199,8 @@ class BioCodecClassifier(NeuralNetClassifier):
         Training epochs; None: 60 (covariance head) or 20 (paper's head). 200 epochs of the
         covariance head, measured on every row of ``benchmarks/decoding.py``, moved no row by
         more than about one standard error (SSVEP 3 classes +2.6, SE 2.5) and the rows by
-        -0.1 points on average, at three times the cost (``benchmarks/results/classifier_epochs_test_rows.json``).
+        -0.1 points on average, at three times the cost
+        (``benchmarks/results/classifier_epochs_test_rows.json``).
     batch_size : int | "auto", default="auto"
         Epochs per optimiser step. ``"auto"``: the paper's 128 once the training split holds
         1,024 epochs or more; below that, an eighth of the training split (at least 8), so
