@@ -1196,6 +1196,62 @@ def cost_rows(cost):
     return rows
 
 
+def _standard_error(entry, pipeline, metric, size=None):
+    """Standard error of a row's score: over units (their means), or over folds when there
+    is one unit."""
+    means = _unit_means(entry, pipeline, metric, size)
+    if len(means) > 1:
+        values = list(means.values())
+    else:
+        values = [f[metric] for unit in entry["units"].values()
+                  for f in unit["pipelines"].get(pipeline, {}).get("folds", [])
+                  if f.get("size") == size and f.get(metric) is not None]
+    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
+
+
+def compare_records(base, record):
+    """Token pipelines of ``record`` against the same pipelines of ``base`` (e.g. two codecs'
+    runs of this script, same epochs and folds): per row, pipeline and low-resource size, the
+    two scores, their difference and the base's standard error; ``worse`` marks a drop by
+    more than that standard error (issue 16: "no task may get worse by more than its
+    fold-to-fold standard error"). Rows or pipelines missing from either side are skipped."""
+    rows = []
+    for key, entry in record["tasks"].items():
+        ref = base["tasks"].get(key, {})
+        if not entry.get("units") or not ref.get("units"):
+            continue
+        metric = entry["config"]["metric"]
+        for name, pipe in entry["config"]["pipelines"].items():
+            if pipe["family"] != "token":
+                continue
+            sizes = sorted({f.get("size") for u in entry["units"].values()
+                            for f in u["pipelines"].get(name, {}).get("folds", [])},
+                           key=lambda s: -1 if s is None else s)
+            for size in sizes:
+                units = set(_unit_means(ref, name, metric, size))
+                new = summarise(entry, name, metric, size, units=units)
+                old = summarise(ref, name, metric, size, units=set(_unit_means(
+                    entry, name, metric, size)))
+                if new is None or old is None:
+                    continue
+                se = _standard_error(ref, name, metric, size)
+                diff = new["mean"] - old["mean"]
+                rows.append({"key": key, "pipeline": name, "size": size, "metric": metric,
+                             "base": old["mean"], "candidate": new["mean"], "diff": diff,
+                             "se": se, "worse": se is not None and diff < -se})
+    return rows
+
+
+def compare_table(rows, fmt_table=_md_table):
+    """:func:`compare_records`' rows as a table (percent)."""
+    return fmt_table(
+        ["row", "pipeline", "base", "candidate", "difference (base SE)", "worse than SE"],
+        [[r["key"] + (f", {r['size']} per class" if r["size"] is not None else ""),
+          r["pipeline"], f"{100 * r['base']:.1f}", f"{100 * r['candidate']:.1f}",
+          f"{100 * r['diff']:+.1f} ({'-' if r['se'] is None else round(100 * r['se'], 1)})",
+          "**yes**" if r["worse"] else "no"] for r in rows])
+
+
 def render_page(record, fmt_table=_rst_table):
     """The results page (reStructuredText, or markdown with ``_md_table``)."""
     rst = fmt_table is _rst_table
@@ -1321,6 +1377,9 @@ def main(argv=None):
                              "(e.g. after a change of their defaults)")
     parser.add_argument("--report-only", action="store_true",
                         help="rewrite the page from --out without computing")
+    parser.add_argument("--compare", default=None, metavar="BASE_JSON",
+                        help="compare --out's token pipelines with another run's (e.g. the "
+                             "shipped codec's benchmarks/results/decoding.json) and exit")
     parser.add_argument("--draws", type=int, default=5,
                         help="low-resource draws per subject and size (default: 5, cut from "
                              "10 to keep the whole run within an hour on one core)")
@@ -1343,6 +1402,9 @@ def main(argv=None):
         cost_worker(args.cost_worker)
         return 0
     record = load_record(args.out)
+    if args.compare:
+        print(compare_table(compare_records(load_record(args.compare), record)))
+        return 0
     if args.report_only:
         write_page(record, args.page)
         print(render_page(record, _md_table))
