@@ -1196,14 +1196,16 @@ def cost_rows(cost):
     return rows
 
 
-def _standard_error(entry, pipeline, metric, size=None):
+def _standard_error(entry, pipeline, metric, size=None, units=None):
     """Standard error of a row's score: over units (their means), or over folds when there
     is one unit."""
     means = _unit_means(entry, pipeline, metric, size)
+    if units is not None:
+        means = {u: v for u, v in means.items() if u in units}
     if len(means) > 1:
         values = list(means.values())
     else:
-        values = [f[metric] for unit in entry["units"].values()
+        values = [f[metric] for label, unit in entry["units"].items() if label in means
                   for f in unit["pipelines"].get(pipeline, {}).get("folds", [])
                   if f.get("size") == size and f.get(metric) is not None]
     return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
@@ -1240,7 +1242,7 @@ def compare_records(base, record):
                     continue
                 scored.append({"key": key, "pipeline": name, "size": size, "metric": metric,
                                "base": old["mean"], "candidate": new["mean"],
-                               "se": _standard_error(ref, name, metric, size)})
+                               "se": _standard_error(ref, name, metric, size, units)})
             if not scored:
                 continue
             best_base = max(scored, key=lambda r: r["base"])
@@ -1416,6 +1418,9 @@ def main(argv=None):
         return 0
     record = load_record(args.out)
     if args.compare:
+        for path in (args.compare, args.out):
+            if not Path(path).is_file():
+                parser.error(f"--compare reads two runs of this script; {path} is not a file")
         print(compare_table(compare_records(load_record(args.compare), record)))
         return 0
     if args.report_only:
