@@ -867,24 +867,27 @@ def _unit_means(entry, pipeline, metric, size=None):
 
 
 def summarise(entry, pipeline, metric, size=None, units=None):
-    """Mean, spread (over units, or over folds when there is one unit) and seconds."""
+    """Mean, spread and standard error (over units, or over folds when there is one unit),
+    and seconds."""
     means = _unit_means(entry, pipeline, metric, size)
     if units is not None:
         means = {u: v for u, v in means.items() if u in units}
     if not means:
         return None
     if len(means) > 1:
-        spread = float(np.std(list(means.values())))
+        values = list(means.values())
     else:
         unit = entry["units"][next(iter(means))]["pipelines"][pipeline]
         values = [f[metric] for f in unit["folds"] if f.get("size") == size]
-        spread = float(np.std(values)) if len(values) > 1 else None
+    spread = float(np.std(values)) if len(values) > 1 else None
+    se = float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
     seconds = sum(f["seconds"] for u in entry["units"].values()
                   for f in u["pipelines"].get(pipeline, {}).get("folds", [])
                   if f.get("size") == size)
     params = [u["pipelines"][pipeline].get("n_params") for u in entry["units"].values()
               if "n_params" in u["pipelines"].get(pipeline, {})]
-    return {"mean": float(np.mean(list(means.values()))), "std": spread, "n": len(means),
+    return {"mean": float(np.mean(list(means.values()))), "std": spread, "se": se,
+            "n": len(means),
             "seconds": seconds, "n_params": int(np.median(params)) if params else None}
 
 
@@ -1196,21 +1199,6 @@ def cost_rows(cost):
     return rows
 
 
-def _standard_error(entry, pipeline, metric, size=None, units=None):
-    """Standard error of a row's score: over units (their means), or over folds when there
-    is one unit."""
-    means = _unit_means(entry, pipeline, metric, size)
-    if units is not None:
-        means = {u: v for u, v in means.items() if u in units}
-    if len(means) > 1:
-        values = list(means.values())
-    else:
-        values = [f[metric] for label, unit in entry["units"].items() if label in means
-                  for f in unit["pipelines"].get(pipeline, {}).get("folds", [])
-                  if f.get("size") == size and f.get(metric) is not None]
-    return float(np.std(values, ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None
-
-
 def compare_records(base, record):
     """Token pipelines of ``record`` against the same pipelines of ``base`` (e.g. two codecs'
     runs of this script, same epochs and folds): per row, pipeline and low-resource size, the
@@ -1242,7 +1230,7 @@ def compare_records(base, record):
                     continue
                 scored.append({"key": key, "pipeline": name, "size": size, "metric": metric,
                                "base": old["mean"], "candidate": new["mean"],
-                               "se": _standard_error(ref, name, metric, size, units)})
+                               "se": old["se"]})
             if not scored:
                 continue
             best_base = max(scored, key=lambda r: r["base"])
