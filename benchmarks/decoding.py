@@ -237,8 +237,7 @@ def load_mi(key, draws):
     return Task(key, "PhysionetMI left vs right, low resource", protocol
                 + f" Per subject {draws} random draws of 5, 10 and 15 training trials per "
                 "class (nested within a draw); every other trial of the subject is the test "
-                "set." + (" (Draws cut from 10 to keep the whole run within an hour on one "
-                          "core.)" if draws < 10 else ""), "roc_auc", inputs, y, units,
+                "set.", "roc_auc", inputs, y, units,
                 _imagery_pipelines(decoded=True),
                 token_inputs=[("epochs", "biocodec-eeg", None)])
 
@@ -1207,11 +1206,23 @@ def compare_records(base, record):
     fold-to-fold standard error"). Each row and size ends with its best token pipeline on
     either side (the row's reading of that rule; the pipelines' rows are the strict one).
     Rows or pipelines missing from either side are skipped, and so is
-    ``TOKEN_MODEL_CLASSIFIER``, which reads its token model's codec whatever the default."""
-    rows = []
+    ``TOKEN_MODEL_CLASSIFIER``, which reads its token model's codec whatever the default.
+
+    Returns
+    -------
+    rows : list of dict
+        One per compared pipeline, row and size.
+    skipped : list of (str, str)
+        Rows present on both sides but scored on different splits (e.g. another ``--draws``),
+        with the reason: their means are not comparable."""
+    rows, skipped = [], []
     for key, entry in record["tasks"].items():
         ref = base["tasks"].get(key, {})
         if not entry.get("units") or not ref.get("units"):
+            continue
+        mismatch = _split_mismatch(ref, entry)
+        if mismatch:
+            skipped.append((key, mismatch))
             continue
         metric = entry["config"]["metric"]
         token = [n for n, p in entry["config"]["pipelines"].items()
@@ -1242,17 +1253,31 @@ def compare_records(base, record):
                 row["diff"] = row["candidate"] - row["base"]
                 row["worse"] = row["se"] is not None and row["diff"] < -row["se"]
             rows.extend(scored)
-    return rows
+    return rows, skipped
 
 
-def compare_table(rows, fmt_table=_md_table):
-    """:func:`compare_records`' rows as a table (percent)."""
+def _split_mismatch(base_entry, entry):
+    """Why two runs of a row did not score the same splits (training and test sizes of every
+    split of every unit both scored), or None when they did."""
+    for label in sorted(set(base_entry["units"]) & set(entry["units"])):
+        sizes = [tuple(zip(u.get("n_train", []), u.get("n_test", [])))
+                 for u in (base_entry["units"][label], entry["units"][label])]
+        if sizes[0] != sizes[1]:
+            return (f"unit {label} has {len(sizes[0])} splits in the base run and "
+                    f"{len(sizes[1])} in the candidate, or splits of other sizes; rerun one "
+                    "with the other's settings (e.g. --draws)")
+    return None
+
+
+def compare_table(rows, skipped=(), fmt_table=_md_table):
+    """:func:`compare_records`' rows as a table (percent), then the rows it skipped."""
+    notes = "".join(f"\nnot compared: {key}: {why}" for key, why in skipped)
     return fmt_table(
         ["row", "pipeline", "base", "candidate", "difference (base SE)", "worse than SE"],
         [[r["key"] + (f", {r['size']} per class" if r["size"] is not None else ""),
           r["pipeline"], f"{100 * r['base']:.1f}", f"{100 * r['candidate']:.1f}",
           f"{100 * r['diff']:+.1f} ({'-' if r['se'] is None else round(100 * r['se'], 1)})",
-          "**yes**" if r["worse"] else "no"] for r in rows])
+          "**yes**" if r["worse"] else "no"] for r in rows]) + notes
 
 
 def render_page(record, fmt_table=_rst_table):
@@ -1383,9 +1408,10 @@ def main(argv=None):
     parser.add_argument("--compare", default=None, metavar="BASE_JSON",
                         help="compare --out's token pipelines with another run's (e.g. the "
                              "shipped codec's benchmarks/results/decoding.json) and exit")
-    parser.add_argument("--draws", type=int, default=5,
-                        help="low-resource draws per subject and size (default: 5, cut from "
-                             "10 to keep the whole run within an hour on one core)")
+    # 10, not 5: with 5 draws subject 1's lead at 5 trials per class read +5.0 AUC points,
+    # with 10 (the same 5 and 5 more) -1.2; the row costs about 20 min on one core.
+    parser.add_argument("--draws", type=int, default=10,
+                        help="low-resource draws per subject and size (default: 10)")
     parser.add_argument("--max-units", type=int, default=None,
                         help="score only the first N subjects/splits of each row (debugging)")
     parser.add_argument("--cache-dir", default=DEFAULT_CACHE)
@@ -1409,7 +1435,7 @@ def main(argv=None):
         for path in (args.compare, args.out):
             if not Path(path).is_file():
                 parser.error(f"--compare reads two runs of this script; {path} is not a file")
-        print(compare_table(compare_records(load_record(args.compare), record)))
+        print(compare_table(*compare_records(load_record(args.compare), record)))
         return 0
     if args.report_only:
         write_page(record, args.page)
