@@ -1,5 +1,5 @@
-"""``benchmarks/decoding.py --compare``: issue 16's shipping rule compares two runs only on the
-splits both scored."""
+"""``benchmarks/decoding.py``'s readings: ``--compare`` (issue 16's shipping rule) compares two
+runs only on the splits both scored; the low-resource lead is one pair of pipelines'."""
 
 import importlib.util
 from pathlib import Path
@@ -19,16 +19,16 @@ def decoding():
     return module
 
 
-def _record(scores, n_train=(36, 36), n_test=(9, 9)):
-    """One row, two subjects, one token and one classic pipeline, a fold per score."""
+def _record(scores, n_train=(36, 36), n_test=(9, 9), pipelines=None):
+    """One row, a unit per key of ``scores``, a fold per score."""
+    pipelines = pipelines or {"BioCodecTokenizer()+LR": "token", "TS+LR": "classic"}
     units = {}
     for unit, by_pipeline in scores.items():
         units[unit] = {"n_train": list(n_train), "n_test": list(n_test), "pipelines": {
             name: {"folds": [{"roc_auc": s, "seconds": 1.0} for s in values]}
             for name, values in by_pipeline.items()}}
     return {"tasks": {"mi_lr": {"config": {"metric": "roc_auc", "pipelines": {
-        "BioCodecTokenizer()+LR": {"family": "token"}, "TS+LR": {"family": "classic"}}},
-        "units": units}}}
+        name: {"family": family} for name, family in pipelines.items()}}, "units": units}}}
 
 
 def test_compare_flags_drops_beyond_the_standard_error(decoding):
@@ -65,3 +65,15 @@ def test_compare_refuses_runs_on_other_splits(decoding):
                                  "settings (e.g. --draws)")]
     assert decoding.compare_table(rows, skipped).endswith(
         "\nnot compared: mi_lr: " + skipped[0][1])
+
+
+def test_low_resource_lead_is_one_pair_of_pipelines(decoding):
+    """Each subject's best token pipeline would lead here (a maximum of two noisy scores); the
+    row's best token pipeline does not lead on subject 2."""
+    families = {"A": "token", "B": "token", "TS+LR": "classic"}
+    entry = _record({"1": {"A": [0.9], "B": [0.6], "TS+LR": [0.7]},
+                     "2": {"A": [0.6], "B": [0.8], "TS+LR": [0.7]}},
+                    n_train=(10,), n_test=(35,), pipelines=families)["tasks"]["mi_lr"]
+    token, classic, leads = decoding._per_unit_lead(entry, None)
+    assert (token, classic) == ("A", "TS+LR")
+    assert leads == pytest.approx({"1": 0.2, "2": -0.1})
