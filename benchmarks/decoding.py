@@ -818,7 +818,7 @@ def _meta(args):
     codecs = {name: load_codec(name).weights_sha256() for name in ("biocodec-eeg", "biocodec-emg")}
     return {"git": _git_state(), "date": time.strftime("%Y-%m-%d %H:%M:%S"),
             "command": "python benchmarks/decoding.py " + " ".join(sys.argv[1:]),
-            "threads": args.threads, "cache_dir": args.cache_dir, "lowres_draws": args.draws,
+            "threads": args.threads, "cache_dir": args.cache_dir,
             "codec_weights_sha256": codecs, "cpu_count": os.cpu_count(),
             "versions": {"mne_biocodec": __version__, "torch": torch.__version__,
                          "sklearn": sklearn.__version__, "moabb": moabb.__version__,
@@ -1249,7 +1249,7 @@ def compare_records(base, record):
                 continue
             best_base = max(scored, key=lambda r: r["base"])
             best_new = max(scored, key=lambda r: r["candidate"])
-            scored.append({**best_base, "candidate": best_new["candidate"],
+            scored.append({**best_base, "candidate": best_new["candidate"], "row_best": True,
                            "pipeline": f"best token pipeline ({best_base['pipeline']} -> "
                                        f"{best_new['pipeline']})"})
             for row in scored:
@@ -1272,9 +1272,22 @@ def _split_mismatch(base_entry, entry):
     return None
 
 
+def compare_verdict(rows, skipped=()):
+    """The strict reading of issue 16's rule over :func:`compare_records`' output: no token
+    pipeline (each row's best aside) worse by more than its standard error."""
+    worse = [r for r in rows if r["worse"] and not r.get("row_best")]
+    rows_worse = [r for r in rows if r["worse"] and r.get("row_best")]
+    return ((f"would not ship: {len(worse)} token pipeline(s) worse by more than the base's "
+             "standard error" if worse else "no token pipeline worse by more than the base's "
+             "standard error") + f"; row by row (each row's best token pipeline): "
+            f"{len(rows_worse)} worse" + (f"; {len(skipped)} row(s) not compared" if skipped
+                                          else ""))
+
+
 def compare_table(rows, skipped=(), fmt_table=_md_table):
-    """:func:`compare_records`' rows as a table (percent), then the rows it skipped."""
+    """:func:`compare_records`' rows as a table (percent), the rows it skipped, the verdict."""
     notes = "".join(f"\nnot compared: {key}: {why}" for key, why in skipped)
+    notes += f"\nverdict: {compare_verdict(rows, skipped)}\n"
     return fmt_table(
         ["row", "pipeline", "base", "candidate", "difference (base SE)", "worse than SE"],
         [[r["key"] + (f", {r['size']} per class" if r["size"] is not None else ""),
@@ -1453,6 +1466,8 @@ def main(argv=None):
         write_json(args.out, record)
 
     record["meta"] = {**record.get("meta", {}), **_meta(args)}
+    if "mi_lr_lowres" in (args.only or TASKS):  # else the row keeps the draws it was run with
+        record["meta"]["lowres_draws"] = args.draws
     t_start = time.time()
     for key in args.only or TASKS:
         t_task = time.time()

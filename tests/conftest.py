@@ -43,6 +43,22 @@ def parity_dir():
     return PARITY_DIR
 
 
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script("benchmarks/speed.py")``: a script of the repository (benchmarks/,
+    recipes/: not a package) imported from its path, to test its functions."""
+    import importlib.util
+
+    def load(relative):
+        path = REPO_ROOT / relative
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
 @pytest.fixture
 def rng():
     """A seeded numpy generator."""

@@ -1,22 +1,13 @@
 """``benchmarks/decoding.py``'s readings: ``--compare`` (issue 16's shipping rule) compares two
 runs only on the splits both scored; the low-resource lead is one pair of pipelines'."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def decoding():
+def decoding(load_script):
     """The benchmark module ``benchmarks/decoding.py`` (its imports are light)."""
-    spec = importlib.util.spec_from_file_location("decoding", REPO / "benchmarks" /
-                                                  "decoding.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/decoding.py")
 
 
 def _record(scores, n_train=(36, 36), n_test=(9, 9), pipelines=None):
@@ -50,6 +41,11 @@ def test_compare_flags_drops_beyond_the_standard_error(decoding):
         assert [r["worse"] for r in rows] == [worse, worse]
     table = decoding.compare_table(rows, skipped)
     assert "| mi_lr | BioCodecTokenizer()+LR | 70.0 | 55.0 | -15.0 (10.0) | **yes** |" in table
+    assert table.endswith("\nverdict: would not ship: 1 token pipeline(s) worse by more than the "
+                          "base's standard error; row by row (each row's best token pipeline): "
+                          "1 worse\n")
+    assert decoding.compare_verdict(decoding.compare_records(base, small)[0]).startswith(
+        "no token pipeline worse")
 
 
 def test_compare_refuses_runs_on_other_splits(decoding):
@@ -63,8 +59,8 @@ def test_compare_refuses_runs_on_other_splits(decoding):
     assert skipped == [("mi_lr", "unit 1 has 2 splits in the base run and 4 in the candidate, "
                                  "or splits of other sizes; rerun one with the other's "
                                  "settings (e.g. --draws)")]
-    assert decoding.compare_table(rows, skipped).endswith(
-        "\nnot compared: mi_lr: " + skipped[0][1])
+    assert ("\nnot compared: mi_lr: " + skipped[0][1] + "\nverdict: ") in decoding.compare_table(
+        rows, skipped)
 
 
 def test_low_resource_lead_is_one_pair_of_pipelines(decoding):

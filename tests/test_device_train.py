@@ -1,7 +1,6 @@
 """recipes/device_train.py: the segment pack that travels to a lent accelerator (round trip,
 refusal of a damaged pack) and the variants' recipes."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -12,12 +11,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def device_train():
-    spec = importlib.util.spec_from_file_location("device_train",
-                                                  REPO / "recipes" / "device_train.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def device_train(load_script):
+    return load_script("recipes/device_train.py")
 
 
 @pytest.fixture

@@ -1,7 +1,5 @@
 """The default token path gives the eager weight-norm codes exactly; the speed benchmark runs."""
 
-import importlib.util
-
 import mne
 import numpy as np
 import pytest
@@ -10,9 +8,6 @@ import torch
 from mne_biocodec.data import sample_path
 from mne_biocodec.preprocessing import prepare_signals
 from mne_biocodec.tokens import decode, encode
-
-REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(scope="module")
 def held_out_segments(default_codec):
@@ -38,12 +33,9 @@ def test_default_path_equals_eager_weight_norm_forward(default_codec, held_out_s
 
 
 @pytest.fixture(scope="module")
-def speed():
+def speed(load_script):
     """The benchmark module ``benchmarks/speed.py``."""
-    spec = importlib.util.spec_from_file_location("speed", REPO / "benchmarks" / "speed.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/speed.py")
 
 
 def test_folded_weight_norm_is_exact(default_codec, held_out_segments, speed):
