@@ -33,6 +33,7 @@ setup(
         "pyriemann>=0.6",
         "safetensors>=0.4",
         "tqdm>=4.60",
+        "threadpoolctl>=3.1",
         "matplotlib>=3.6",
         "edfio>=0.4",
         "dask[distributed]>=2024.1",
