@@ -22,7 +22,6 @@ decoding on one core).
 """
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -30,19 +29,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mne_biocodec.codec import file_sha256, load_codec
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 EEG_ROWS = ("mi_lr", "mi_card", "mi_lr_lowres", "mi_4class", "eegmat", "ssvep4", "ssvep3",
             "dreams_spindles", "bonn_s_vs_z", "bonn_s_vs_nf")
 MIN_R, MIN_SI_SDR, MIN_GAIN = 0.95, 15.0, 1.0
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def stage_codec(codec_file, folder):
@@ -55,7 +48,7 @@ def stage_codec(codec_file, folder):
                          "module.safetensors and module.json)")
     staged = folder / "codec.safetensors"
     if staged.exists():
-        if _sha256(staged) != _sha256(codec_file):
+        if file_sha256(staged) != file_sha256(codec_file):
             raise SystemExit(f"{folder} already holds another codec ({staged}); pick a new TAG "
                              "(nothing there is overwritten)")
         return staged
@@ -122,11 +115,12 @@ def main(argv=None):
         subprocess.run(["bash", "recipes/candidate_checkout.sh", str(codec), str(checkout)],
                        cwd=ROOT, env=env, check=True)
     # A checkout left half-made by an interrupted run would measure the shipped codec instead.
-    probe = "from mne_biocodec import load_codec; print(load_codec({!r}).weights_sha256())"
-    digests = [subprocess.run([sys.executable, "-c", probe.format(name)], cwd=cwd, check=True,
-                              env={**env, "PYTHONPATH": str(cwd)}, capture_output=True,
-                              text=True).stdout.strip()
-               for name, cwd in ((str(codec), ROOT), ("biocodec-eeg", checkout))]
+    probe = ("from mne_biocodec import load_codec; "
+             "print(load_codec('biocodec-eeg', device='cpu').weights_sha256())")
+    digests = [load_codec(codec, device="cpu").weights_sha256(),
+               subprocess.run([sys.executable, "-c", probe], cwd=checkout, check=True,
+                              env={**env, "PYTHONPATH": str(checkout)}, capture_output=True,
+                              text=True).stdout.strip()]
     if digests[0] != digests[1]:
         raise SystemExit(f"biocodec-eeg in {checkout} is not the candidate (weights "
                          f"{digests[1][:12]}, candidate {digests[0][:12]}): remove it with "
