@@ -75,8 +75,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default="benchmarks/results/moabb")
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
-    parser.add_argument("--max-epochs", type=int, default=20,
-                        help="BioCodecClassifier training epochs (default: 20)")
+    parser.add_argument("--max-epochs", type=int, default=None,
+                        help="BioCodecClassifier training epochs (default: the classifier's "
+                             "own, which its head sets)")
     parser.add_argument("--n-perms", type=int, default=10,
                         help="learning-curve permutations per subject (default: 10)")
     parser.add_argument("--lowres-pipelines", nargs="+", default=None,
@@ -99,7 +100,8 @@ def main(argv=None):
     mne.set_log_level("error")
     out = Path(args.out)
     common = {"output_dir": out, "cache_dir": args.cache_dir,
-              "classifier_params": {"max_epochs": args.max_epochs}}
+              "classifier_params": ({"max_epochs": args.max_epochs}
+                                    if args.max_epochs is not None else None)}
     t0 = time.time()
 
     def record(key, result):

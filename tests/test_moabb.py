@@ -14,6 +14,7 @@ pytest.importorskip("moabb")
 
 from moabb.paradigms import LeftRightImagery, MotorImagery  # noqa: E402
 
+from mne_biocodec import BioCodecClassifier  # noqa: E402
 from mne_biocodec.moabb import (PIPELINES_DIR, CoherenceMatrices, OfflinePhysionetMI,  # noqa: E402
                                 count_trainable_parameters, make_pipelines, pipeline_input,
                                 run_benchmark, run_cross_subject, run_low_resource)
@@ -110,6 +111,15 @@ def test_make_pipelines_and_inputs():
     assert imagery["CSP+LDA"].named_steps["csp"].nfilter == 6
     assert imagery["TS+LR"].named_steps["cov"].estimator == "oas"
     assert imagery["TS+LR"].named_steps["lr"].C == 1.0
+    # the classifier MOABB scores is the one a user gets: its own defaults, not a shortened
+    # training (it once ran 20 epochs, the paper head's recipe, against the default's 60)
+    clf = imagery["BioCodecClassifier"].named_steps["clf"]
+    defaults = BioCodecClassifier().get_params(deep=False)
+    assert {k: v for k, v in clf.get_params(deep=False).items()
+            if k not in ("sfreq", "random_state", "cache")} == \
+        {k: v for k, v in defaults.items() if k not in ("sfreq", "random_state", "cache")}
+    assert make_pipelines("imagery", sfreq=160.0, classifier_params={"max_epochs": 5})[
+        "BioCodecClassifier"].named_steps["clf"].max_epochs == 5
     with pytest.raises(ValueError, match="unknown pipeline names"):
         make_pipelines("imagery", names=["EEGNet"])
     with pytest.raises(ValueError, match="paradigm must be one of"):

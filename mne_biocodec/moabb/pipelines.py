@@ -209,7 +209,9 @@ def _biocodec_pipelines(family, sfreq, codec, cache_dir, classifier_params, rand
             ("ts", TangentSpace(metric="riemann")),
             ("lr", LogisticRegression(C=1.0)),
         ])
-    params = {"max_epochs": 20, "random_state": random_state, **(classifier_params or {})}
+    # The classifier's own defaults (its head sets what max_epochs=None means): MOABB scores
+    # the estimator a user gets, not a shortened one.
+    params = {"random_state": random_state, **(classifier_params or {})}
     clf = BioCodecClassifier(codec=codec, sfreq=sfreq, **params)
     pipes["BioCodecClassifier"] = Pipeline([("clf", _with_cache(clf, cache_dir))])
     return pipes
