@@ -50,12 +50,12 @@ def main(argv=None):
                                    cache_dir=args.cache_dir,
                                    classifier_params={"random_state": seed},
                                    count_params=False, verbose=False)
-            scores = result["scores"].sort_values("subject")
-            runs[str(seed)] = {"roc_auc": float(scores["score"].mean()),
-                               "per_subject": [round(float(s), 4) for s in scores["score"]],
-                               "seconds": round(time.time() - t0, 1)}
-            print(f"seed {seed}: ROC AUC {100 * runs[str(seed)]['roc_auc']:.1f} "
-                  f"({runs[str(seed)]['seconds']:.0f} s)", flush=True)
+            scores = result["scores"].sort_values("subject")["score"]
+            run = runs[str(seed)] = {"roc_auc": float(scores.mean()),
+                                     "per_subject": [round(float(s), 4) for s in scores],
+                                     "seconds": round(time.time() - t0, 1)}
+            print(f"seed {seed}: ROC AUC {100 * run['roc_auc']:.1f} ({run['seconds']:.0f} s)",
+                  flush=True)
     means = np.array([r["roc_auc"] for r in runs.values()])
     summary = {"mean": float(means.mean()), "std": float(means.std(ddof=1)) if len(means) > 1
                else None, "min": float(means.min()), "max": float(means.max()),
