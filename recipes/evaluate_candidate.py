@@ -18,7 +18,7 @@ A session may end at any time: run the same command again and it goes on where i
 finished fidelity file is kept, decoding resumes unit by unit, in the same checkout). A TAG
 that already holds another codec is refused, never overwritten. Run it at low priority beside
 training, e.g. ``nice -n 10``; it uses one thread (about 6 min of fidelity and an hour of
-decoding on one core).
+decoding on one core), or ``--threads N`` when the machine is free.
 """
 
 import argparse
@@ -90,19 +90,24 @@ def main(argv=None):
     parser.add_argument("--rows", nargs="+", choices=EEG_ROWS, default=list(EEG_ROWS),
                         help="decoding rows (default: every EEG row)")
     parser.add_argument("--no-decoding", action="store_true", help="fidelity only")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads of the fidelity and decoding runs (default: 1)")
     args = parser.parse_args(argv)
     if not args.tag.replace("_", "").replace("-", "").isalnum():
         parser.error(f"TAG names files: letters, digits, '_' and '-' only; got {args.tag!r}")
+    if args.threads < 1:
+        parser.error(f"--threads must be at least 1; got {args.threads}")
     folder = ROOT / "runs" / "candidates" / args.tag
     codec = stage_codec(args.codec_file, folder)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MNE_BIOCODEC_THREADS": "1",
+    threads = str(args.threads)
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "MNE_BIOCODEC_THREADS": threads,
            "MOABB_DOWNLOAD_PROVIDER": "upstream"}
     env.setdefault("MNE_DATA", str((ROOT / ".." / "shared" / "data").resolve()))
 
     fidelity = RESULTS / f"fidelity_eeg_{args.tag}.json"
     if not fidelity.is_file():
         subprocess.run([sys.executable, "benchmarks/fidelity.py", "--codec", str(codec),
-                        "--split-version", "v2", "--threads", "1", "--quiet",
+                        "--split-version", "v2", "--threads", threads, "--quiet",
                         "--out", str(fidelity)], cwd=ROOT, env=env, check=True)
     lines, met = fidelity_verdict(json.loads(fidelity.read_text()))
     print(f"fidelity ({fidelity.relative_to(ROOT)}): issue 16's targets "
@@ -127,7 +132,7 @@ def main(argv=None):
                          f"git worktree remove --force {checkout} and run again")
     decoding = RESULTS / f"decoding_codec_{args.tag}.json"
     subprocess.run([sys.executable, "benchmarks/decoding.py", "--resume", "--only", *args.rows,
-                    "--out", str(decoding), "--page", str(folder / "decoding.rst")],
+                    "--threads", threads, "--out", str(decoding), "--page", str(folder / "decoding.rst")],
                    cwd=checkout, env={**env, "PYTHONPATH": str(checkout)}, check=True)
     table = subprocess.run([sys.executable, "benchmarks/decoding.py", "--out", str(decoding),
                             "--compare", str(RESULTS / "decoding.json")], cwd=ROOT, env=env,

@@ -43,3 +43,17 @@ def test_stage_codec_copies_once_and_refuses_another(evaluate, tmp_path):
     with pytest.raises(SystemExit, match="already holds another codec"):
         evaluate.stage_codec(source, tmp_path / "tag")
     assert staged.read_bytes() == b"weights"
+
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["tag/with/slashes"], "letters, digits, '_' and '-' only"),
+    (["tag", "--threads", "0"], "--threads must be at least 1"),
+])
+def test_bad_arguments_stop_before_anything_is_staged(evaluate, tmp_path, capsys, argv,
+                                                      message):
+    # the codec file does not exist: staging it would fail with another message
+    with pytest.raises(SystemExit) as exc:
+        evaluate.main([str(tmp_path / "module.safetensors"), *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
