@@ -1,6 +1,6 @@
 """Measure a candidate EEG codec as issue 16 ships one: one resumable command.
 
-    python recipes/evaluate_candidate.py CODEC_FILE TAG [--rows ROW ...] [--no-decoding]
+    python recipes/evaluate_candidate.py CODEC_FILE TAG [--rows ROW ...] [--no-decoding] [--threads N]
 
 1. ``CODEC_FILE`` (a checkpoint's ``module.safetensors``: training keeps only its newest
    checkpoints) and its JSON are copied to ``runs/candidates/TAG/``;
@@ -18,7 +18,8 @@ A session may end at any time: run the same command again and it goes on where i
 finished fidelity file is kept, decoding resumes unit by unit, in the same checkout). A TAG
 that already holds another codec is refused, never overwritten. Run it at low priority beside
 training, e.g. ``nice -n 10``; it uses one thread (about 6 min of fidelity and an hour of
-decoding on one core), or ``--threads N`` when the machine is free.
+decoding on one core), or ``--threads N`` when the machine is free: beside another busy
+process, torch's threads wait on each other and the run gets slower, not faster.
 """
 
 import argparse
@@ -132,7 +133,8 @@ def main(argv=None):
                          f"git worktree remove --force {checkout} and run again")
     decoding = RESULTS / f"decoding_codec_{args.tag}.json"
     subprocess.run([sys.executable, "benchmarks/decoding.py", "--resume", "--only", *args.rows,
-                    "--threads", threads, "--out", str(decoding), "--page", str(folder / "decoding.rst")],
+                    "--threads", threads, "--out", str(decoding),
+                    "--page", str(folder / "decoding.rst")],
                    cwd=checkout, env={**env, "PYTHONPATH": str(checkout)}, check=True)
     table = subprocess.run([sys.executable, "benchmarks/decoding.py", "--out", str(decoding),
                             "--compare", str(RESULTS / "decoding.json")], cwd=ROOT, env=env,
