@@ -1,6 +1,7 @@
 """Measure a candidate EEG codec as issue 16 ships one: one resumable command.
 
-    python recipes/evaluate_candidate.py CODEC_FILE TAG [--rows ROW ...] [--no-decoding] [--threads N]
+    python recipes/evaluate_candidate.py CODEC_FILE TAG [--rows ROW ...] [--no-decoding]
+        [--threads N]
 
 1. ``CODEC_FILE`` (a checkpoint's ``module.safetensors``: training keeps only its newest
    checkpoints) and its JSON are copied to ``runs/candidates/TAG/``;
